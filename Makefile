@@ -1,0 +1,43 @@
+# worldmodels: `make run` trains the whole pipeline, `make test` runs the tests.
+# Overridable: PRESET (tiny|laptop|paper), ENV (carracing), WORKERS, SEED, DATA_DIR, PYTHON.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PRESET ?= laptop
+ENV ?= carracing
+SEED ?= 0
+DATA_DIR ?= data/$(ENV)
+WORKERS ?=
+ARGS := --env $(ENV) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(if $(WORKERS),--workers $(WORKERS),)
+export SDL_VIDEODRIVER ?= dummy
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup run test lint bench clean-data
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+run: setup
+	$(PY) 01_generate_data.py $(ARGS)
+	$(PY) 02_train_vae.py $(ARGS)
+	$(PY) 03_generate_rnn_data.py $(ARGS)
+	$(PY) 04_train_rnn.py $(ARGS)
+	$(PY) 05_train_controller.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) bench/env_steps.py
+
+clean-data:
+	rm -rf $(DATA_DIR)

@@ -1,0 +1,134 @@
+"""Rollout and series formats, streaming readers, bad inputs."""
+
+import numpy as np
+import pytest
+from conftest import make_fake_rollout
+
+from worldmodels.artifacts import StageError, atomic_path
+from worldmodels.data import (
+    load_rollout,
+    open_series,
+    rollout_files,
+    save_rollout,
+    shuffled_batches,
+    split_heldout,
+    write_series,
+)
+
+
+def test_rollout_round_trip(tmp_path, rng):
+    arrays = make_fake_rollout(rng, T=17)
+    p = tmp_path / "ep.npz"
+    save_rollout(p, *arrays)
+    back = load_rollout(p)
+    for key, a in zip(("obs", "action", "reward", "terminated", "truncated"), arrays):
+        np.testing.assert_array_equal(back[key], a)
+        assert back[key].dtype == a.dtype
+    assert not list(tmp_path.glob(".tmp*"))  # no temporary left behind
+
+
+def test_save_rejects_bad_shapes(tmp_path, rng):
+    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+    with pytest.raises(ValueError, match="obs shape"):
+        save_rollout(tmp_path / "a.npz", obs[:, :32], action, reward, term, trunc)
+    with pytest.raises(ValueError, match="reward has 4 steps"):
+        save_rollout(tmp_path / "b.npz", obs, action, reward[:4], term, trunc)
+    assert not list(tmp_path.iterdir())
+
+
+def test_corrupt_rollout_is_named(tmp_path, rng):
+    p = tmp_path / "bad.npz"
+    save_rollout(p, *make_fake_rollout(rng, T=5))
+    p.write_bytes(p.read_bytes()[:200])  # truncated file
+    with pytest.raises(StageError, match="bad.npz.*corrupt"):
+        load_rollout(p)
+
+
+def test_missing_key_and_wrong_dtype_are_named(tmp_path, rng):
+    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+    np.savez(tmp_path / "nokey.npz", obs=obs, action=action)
+    with pytest.raises(StageError, match="nokey.npz: missing keys"):
+        load_rollout(tmp_path / "nokey.npz")
+    np.savez(
+        tmp_path / "dtype.npz",
+        obs=obs.astype(np.float32),
+        action=action,
+        reward=reward,
+        terminated=term,
+        truncated=trunc,
+    )
+    with pytest.raises(StageError, match="dtype.npz: obs dtype float32"):
+        load_rollout(tmp_path / "dtype.npz")
+
+
+def test_empty_rollout_dir_says_what_to_run(tmp_path):
+    with pytest.raises(StageError, match="no rollouts.*01_generate_data.py"):
+        rollout_files(tmp_path / "rollouts")
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "x.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]
+
+
+def test_shuffled_batches_cover_every_frame_once_and_are_deterministic(tmp_path, rng):
+    files = []
+    for i in range(4):
+        obs, *rest = make_fake_rollout(rng, T=13)
+        obs[:, 0, 0, 0] = np.arange(13) + 13 * i  # tag each frame
+        obs[:, 0, 0, 1] = 0
+        p = tmp_path / f"e{i}.npz"
+        save_rollout(p, obs, *rest)
+        files.append(p)
+    batches = list(shuffled_batches(files, batch_size=5, buffer_size=7, seed=1, epoch=0))
+    tags = np.concatenate([b[:, 0, 0, 0] for b in batches])
+    assert sorted(tags.tolist()) == list(range(52))
+    assert all(len(b) == 5 for b in batches[:-1])
+    again = np.concatenate([b[:, 0, 0, 0] for b in shuffled_batches(files, 5, 7, seed=1, epoch=0)])
+    np.testing.assert_array_equal(tags, again)
+    other = np.concatenate([b[:, 0, 0, 0] for b in shuffled_batches(files, 5, 7, seed=1, epoch=1)])
+    assert not np.array_equal(tags, other)
+    capped = list(shuffled_batches(files, 5, 7, seed=1, epoch=0, max_frames=10))
+    assert sum(len(b) for b in capped) == 10
+
+
+def test_split_heldout_keeps_one_for_training(tmp_path):
+    files = [tmp_path / f"{i}" for i in range(3)]
+    assert split_heldout(files, 1) == (files[:2], files[2:])
+    assert split_heldout(files, 5) == (files[:1], files[1:])
+    assert split_heldout(files[:1], 2) == (files[:1], [])
+
+
+def test_series_write_and_read(tmp_path, rng):
+    parts = []
+    lengths = [5, 3, 8]
+    for i, n in enumerate(lengths):
+        p = tmp_path / f"p{i}.npz"
+        np.savez(
+            p,
+            mu=np.full((n, 4), i, np.float32),
+            logvar=np.zeros((n, 4), np.float32),
+            action=np.zeros((n, 3), np.float32),
+            reward=np.ones(n, np.float32),
+            terminated=np.zeros(n, bool),
+        )
+        parts.append(p)
+    path = tmp_path / "series" / "series.h5"
+    n = write_series(path, parts, {"fingerprint": "abc"})
+    assert n == 16
+    with open_series(path, "python 03_generate_rnn_data.py") as f:
+        np.testing.assert_array_equal(f["episode_starts"][:], [0, 5, 8, 16])
+        assert f["mu"].shape == (16, 4) and f["mu"].dtype == np.float32
+        np.testing.assert_array_equal(f["mu"][5:8, 0], [1, 1, 1])
+        assert f.attrs["fingerprint"] == "abc"
+
+
+def test_series_missing_says_what_to_run(tmp_path):
+    with pytest.raises(StageError, match="03_generate_rnn_data"):
+        open_series(tmp_path / "series.h5", "python 03_generate_rnn_data.py")

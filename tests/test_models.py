@@ -1,0 +1,110 @@
+"""V, M, C: shapes, losses against numpy references, parameter counts, numpy == Keras."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from worldmodels import controller as ctrl
+from worldmodels.agent import NumpyEncoder, NumpyMDNRNN
+from worldmodels.memory import build_mdnrnn, export_rnn, mdn_nll, split_mixture
+from worldmodels.vision.vae import build_vae, export_encoder, kl_divergence
+
+
+def test_vae_shapes_and_paper_param_count():
+    vae = build_vae(32, 0.5)
+    x = tf.random.uniform((3, 64, 64, 3))
+    mu, logvar = vae.encode(x)
+    assert mu.shape == (3, 32) and logvar.shape == (3, 32)
+    y = vae.decode(mu)
+    assert y.shape == (3, 64, 64, 3)
+    assert float(tf.reduce_min(y)) >= 0.0 and float(tf.reduce_max(y)) <= 1.0  # sigmoid output
+    # The paper's ConvVAE for CarRacing has 4,348,547 parameters.
+    assert vae.count_params() == 4_348_547
+
+
+def test_kl_is_nonnegative_and_zero_only_at_prior(rng):
+    mu = rng.normal(size=(64, 8)).astype(np.float32) * 2
+    logvar = rng.normal(size=(64, 8)).astype(np.float32)
+    kl = kl_divergence(tf.constant(mu), tf.constant(logvar)).numpy()
+    assert kl.shape == (64,)
+    assert np.all(kl >= 0)
+    ref = 0.5 * np.sum(mu**2 + np.exp(logvar) - 1 - logvar, axis=1)
+    np.testing.assert_allclose(kl, ref, rtol=1e-5)
+    assert np.allclose(kl_divergence(tf.zeros((2, 8)), tf.zeros((2, 8))).numpy(), 0.0)
+
+
+def test_vae_loss_floors_kl_at_tolerance():
+    vae = build_vae(4, 0.5)
+    x = tf.random.uniform((2, 64, 64, 3))
+    loss, r_loss, kl = vae.compute_losses(x, training=False)
+    assert float(loss) == pytest.approx(float(r_loss) + max(float(kl), 0.5 * 4), rel=1e-5)
+
+
+def _numpy_mdn_nll(y, logmix, mean, logstd):
+    logmix = logmix - np.log(np.sum(np.exp(logmix), axis=-1, keepdims=True))
+    logn = -0.5 * ((y[..., None] - mean) / np.exp(logstd)) ** 2 - logstd - 0.5 * math.log(2 * math.pi)
+    return -np.log(np.sum(np.exp(logmix + logn), axis=-1))
+
+
+def test_mdn_nll_matches_numpy_reference(rng):
+    B, T, z, k = 2, 3, 4, 5
+    out = rng.normal(size=(B, T, 3 * z * k)).astype(np.float32)
+    y = rng.normal(size=(B, T, z)).astype(np.float32)
+    logmix, mean, logstd = split_mixture(tf.constant(out), z, k)
+    got = mdn_nll(tf.constant(y), logmix, mean, logstd).numpy()
+    raw = out.reshape(B, T, z, 3 * k)
+    ref = _numpy_mdn_nll(y, raw[..., :k], raw[..., k : 2 * k], raw[..., 2 * k :])
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    # A single wide Gaussian: NLL of its mean is log(sigma) + log(sqrt(2 pi)).
+    one = np.zeros((1, 1, 3), np.float32)
+    one[..., 2] = math.log(2.0)
+    lm, m, ls = split_mixture(tf.constant(one), 1, 1)
+    assert mdn_nll(tf.zeros((1, 1, 1)), lm, m, ls).numpy().item() == pytest.approx(
+        math.log(2.0) + 0.5 * math.log(2 * math.pi)
+    )
+
+
+def test_mdnrnn_shapes():
+    m = build_mdnrnn(z_size=8, action_dim=3, rnn_size=16, num_mixtures=5)
+    mix, reward, done, (h, c) = m(tf.zeros((4, 7, 11)))
+    assert mix.shape == (4, 7, 3 * 8 * 5)
+    assert reward.shape == (4, 7) and done.shape == (4, 7)
+    assert h.shape == (4, 16) and c.shape == (4, 16)
+
+
+def test_controller_param_count_is_papers_867():
+    assert ctrl.param_count(32, 256, 3) == 867
+    assert ctrl.param_count(32, 256, 3, "z") == 32 * 3 + 3
+    w, b = ctrl.unflatten(np.arange(867, dtype=np.float32), 288, 3)
+    assert w.shape == (288, 3) and b.shape == (3,)
+    np.testing.assert_array_equal(ctrl.flatten(w, b), np.arange(867, dtype=np.float32))
+    with pytest.raises(ValueError):
+        ctrl.unflatten(np.zeros(866), 288, 3)
+
+
+def test_numpy_encoder_equals_keras(rng):
+    vae = build_vae(32, 0.5)
+    frames = rng.integers(0, 256, size=(5, 64, 64, 3), dtype=np.uint8)
+    mu_k, logvar_k = vae.encode(tf.constant(frames, tf.float32) / 255.0)
+    enc = NumpyEncoder(export_encoder(vae))
+    mu_n, logvar_n = enc(frames)
+    np.testing.assert_allclose(mu_n, mu_k.numpy(), atol=1e-4)
+    np.testing.assert_allclose(logvar_n, logvar_k.numpy(), atol=1e-4)
+
+
+def test_numpy_lstm_and_heads_equal_keras(rng):
+    m = build_mdnrnn(z_size=8, action_dim=3, rnn_size=32, num_mixtures=5)
+    # Non-trivial weights: Keras initialises the LSTM bias to mostly zeros.
+    m.set_weights([w + rng.normal(scale=0.1, size=w.shape).astype(np.float32) for w in m.get_weights()])
+    x = rng.normal(size=(2, 6, 11)).astype(np.float32)
+    mix_k, reward_k, done_k, _ = m(tf.constant(x))
+    np_m = NumpyMDNRNN(export_rnn(m))
+    state = np_m.initial_state(2)
+    for t in range(6):
+        state = np_m.step(x[:, t, :8], x[:, t, 8:], state)
+        mix, reward, done = np_m.heads(state[0])
+        np.testing.assert_allclose(mix, mix_k.numpy()[:, t], atol=1e-4)
+        np.testing.assert_allclose(reward, reward_k.numpy()[:, t], atol=1e-4)
+        np.testing.assert_allclose(done, done_k.numpy()[:, t], atol=1e-4)

@@ -1,0 +1,103 @@
+"""Numpy forward passes of the V-encoder, the M step and C, for rollout workers.
+
+Workers never import TensorFlow: stages 2 and 4 export their weights to `encoder.npz` and
+`rnn.npz`, and this module runs them. A test checks these passes equal the Keras models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from worldmodels import controller as ctrl
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+def conv2d_stride2(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """'valid' convolution, stride 2, then ReLU. x [B,H,W,C], w [k,k,C,F], b [F] -> [B,Ho,Wo,F]."""
+    k = w.shape[0]
+    win = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::2, ::2]  # [B,Ho,Wo,C,k,k]
+    win = win.transpose(0, 1, 2, 4, 5, 3)  # [B,Ho,Wo,k,k,C], the kernel's layout
+    B, Ho, Wo = win.shape[:3]
+    out = win.reshape(B * Ho * Wo, -1) @ w.reshape(-1, w.shape[-1]) + b
+    return np.maximum(out, 0.0).reshape(B, Ho, Wo, -1)
+
+
+class NumpyEncoder:
+    """The ConvVAE encoder: uint8 frames [B,64,64,3] -> (mu, logvar) float32 [B,z]."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+        self.z_size = self.w["mu_b"].shape[0]
+
+    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h = np.asarray(frames, np.float32) / 255.0
+        for i in range(4):
+            h = conv2d_stride2(h, self.w[f"conv{i}_w"], self.w[f"conv{i}_b"])
+        h = h.reshape(len(h), -1)
+        return h @ self.w["mu_w"] + self.w["mu_b"], h @ self.w["logvar_w"] + self.w["logvar_b"]
+
+
+class NumpyMDNRNN:
+    """One LSTM step of M plus its heads, batched: state (h, c) float32 [B,units]."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.w = {k: np.asarray(v, np.float32) for k, v in weights.items() if k != "num_mixtures"}
+        self.num_mixtures = int(weights["num_mixtures"])
+        self.units = self.w["lstm_recurrent"].shape[0]
+
+    def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((batch, self.units), np.float32), np.zeros((batch, self.units), np.float32)
+
+    def step(self, z: np.ndarray, action: np.ndarray, state: tuple[np.ndarray, np.ndarray]):
+        """[z_t, a_t] and (h_t, c_t) -> (h_{t+1}, c_{t+1}) (Keras LSTM gate order i, f, c, o)."""
+        h, c = state
+        x = np.concatenate([z, action], axis=-1).astype(np.float32)
+        gates = x @ self.w["lstm_kernel"] + h @ self.w["lstm_recurrent"] + self.w["lstm_bias"]
+        i, f, g, o = np.split(gates, 4, axis=-1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        return h, c
+
+    def heads(self, h: np.ndarray):
+        """h [B,units] -> (mixture params [B,3*z*k], reward [B], done logit [B])."""
+        mix = h @ self.w["mdn_w"] + self.w["mdn_b"]
+        reward = (h @ self.w["reward_w"] + self.w["reward_b"])[:, 0]
+        done = (h @ self.w["done_w"] + self.w["done_b"])[:, 0]
+        return mix, reward, done
+
+
+class Agent:
+    """V + M + C for a batch of B parallel episodes, all numpy.
+
+    act(frames uint8 [B,64,64,3]) -> actions float32 [B,A], then advances M's state with (z, a).
+    """
+
+    def __init__(
+        self, encoder: NumpyEncoder, rnn: NumpyMDNRNN, params: np.ndarray, inputs: str, map_actions, n_out: int
+    ):
+        self.encoder, self.rnn, self.inputs, self.map_actions = encoder, rnn, inputs, map_actions
+        n_in = ctrl.input_size(encoder.z_size, rnn.units, inputs)
+        self.W, self.b = ctrl.unflatten(params, n_in, n_out)
+        self.state = rnn.initial_state(1)
+
+    def reset(self, batch: int = 1) -> None:
+        self.state = self.rnn.initial_state(batch)
+
+    def act(self, frames: np.ndarray) -> np.ndarray:
+        z, _ = self.encoder(frames)
+        h = self.state[0]
+        x = np.concatenate([z, h], axis=-1) if self.inputs == "zh" else z
+        action = self.map_actions(x @ self.W + self.b)
+        self.state = self.rnn.step(z, action, self.state)
+        return action
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

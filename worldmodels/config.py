@@ -1,0 +1,180 @@
+"""Configs for every stage, and the named presets (tiny, laptop, paper) per environment.
+
+One dataclass per stage. Each field carries a one-line help text that becomes its `--flag` help.
+Presets are plain dicts of overrides, kept here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+ENVS = ("carracing",)
+PRESET_NAMES = ("tiny", "laptop", "paper")
+
+
+def _f(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class CollectConfig:
+    """Stage 1: exploration rollouts in the real environment."""
+
+    episodes: int = _f(100, "number of episodes (rollout files) to collect")
+    max_steps: int = _f(1000, "cap on steps per collected episode")
+    policy: str = _f("pursuit", "exploration policy: 'pursuit' (noisy track follower) or 'random'")
+    fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
+
+
+@dataclass
+class VisionConfig:
+    """Stage 2: the ConvVAE (paper, appendix A.1)."""
+
+    z_size: int = _f(32, "latent size of z")
+    epochs: int = _f(10, "passes over the training frames")
+    batch_size: int = _f(100, "frames per training batch")
+    learning_rate: float = _f(1e-4, "Adam learning rate")
+    kl_tolerance: float = _f(0.5, "free bits: the KL term is floored at kl_tolerance * z_size nats")
+    heldout_episodes: int = _f(2, "rollouts kept out of training for validation and plots")
+    shuffle_buffer: int = _f(10000, "frames held in the streaming shuffle buffer (bounds memory)")
+    max_frames_per_epoch: int = _f(0, "stop an epoch after this many frames (0: all frames)")
+
+
+@dataclass
+class EncodeConfig:
+    """Stage 3: encode every rollout to (mu, logvar)."""
+
+    batch_size: int = _f(1000, "frames per encoder call")
+
+
+@dataclass
+class MemoryConfig:
+    """Stage 4: the MDN-RNN (paper, appendix A.2)."""
+
+    rnn_size: int = _f(256, "LSTM units")
+    num_mixtures: int = _f(5, "Gaussian mixture components per latent dimension")
+    seq_len: int = _f(100, "training sequence length (teacher forcing)")
+    batch_size: int = _f(100, "sequences per batch")
+    steps: int = _f(4000, "training steps in total")
+    steps_per_epoch: int = _f(200, "steps between checkpoints and metric rows")
+    learning_rate: float = _f(1e-3, "Adam learning rate")
+    grad_clip: float = _f(1.0, "clip gradients to this global norm")
+    reward_weight: float = _f(1.0, "weight of the reward MSE in the loss")
+    done_weight: float = _f(1.0, "weight of the terminated cross-entropy in the loss")
+    done_pos_weight: float = _f(10.0, "weight of terminated=1 steps inside that cross-entropy")
+
+
+@dataclass
+class ControllerConfig:
+    """Stage 5: the linear controller trained by CMA-ES (paper, section 3.3)."""
+
+    inputs: str = _f("zh", "controller inputs: 'zh' (full world model) or 'z' (the 'V only' ablation)")
+    population: int = _f(64, "CMA-ES population size")
+    trials: int = _f(16, "episodes per candidate; its fitness is the mean")
+    generations: int = _f(100, "CMA-ES generations")
+    sigma0: float = _f(0.1, "initial CMA-ES step size")
+    max_steps: int = _f(1000, "cap on steps per training episode")
+    eval_episodes: int = _f(100, "held-out tracks the best controller is scored on")
+    eval_max_steps: int = _f(1000, "cap on steps per evaluation episode (1000 = the full benchmark)")
+    eval_every: int = _f(0, "score the current best on held-out tracks every N generations (0: never)")
+    fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
+
+
+STAGE_CONFIGS: dict[str, type] = {
+    "collect": CollectConfig,
+    "vision": VisionConfig,
+    "encode": EncodeConfig,
+    "memory": MemoryConfig,
+    "controller": ControllerConfig,
+}
+
+# Overrides of the dataclass defaults (which are the paper's settings) per preset.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "tiny": {
+        "collect": {"episodes": 4, "max_steps": 60},
+        "vision": {
+            "z_size": 8,
+            "epochs": 2,
+            "batch_size": 32,
+            "learning_rate": 1e-3,
+            "heldout_episodes": 1,
+            "shuffle_buffer": 500,
+        },
+        "encode": {"batch_size": 64},
+        "memory": {
+            "rnn_size": 16,
+            "num_mixtures": 2,
+            "seq_len": 16,
+            "batch_size": 8,
+            "steps": 20,
+            "steps_per_epoch": 10,
+        },
+        "controller": {
+            "population": 4,
+            "trials": 1,
+            "generations": 2,
+            "sigma0": 0.1,
+            "max_steps": 40,
+            "eval_episodes": 2,
+            "eval_max_steps": 40,
+        },
+    },
+    "laptop": {
+        "collect": {"episodes": 120, "max_steps": 500},
+        "vision": {"epochs": 4, "learning_rate": 1e-3, "heldout_episodes": 4},
+        "memory": {"steps": 1500, "batch_size": 64, "seq_len": 100, "steps_per_epoch": 100},
+        "controller": {
+            "population": 16,
+            "trials": 2,
+            "generations": 40,
+            "sigma0": 0.1,
+            "max_steps": 1000,
+            "eval_episodes": 100,
+        },
+    },
+    "paper": {
+        "collect": {"episodes": 10000, "max_steps": 1000},
+        "vision": {"epochs": 10},
+        "memory": {"steps": 4000, "seq_len": 999},
+        "controller": {"population": 64, "trials": 16, "generations": 2000},
+    },
+}
+
+# Per-environment overrides on top of PRESETS (doom arrives with its own file in envs/).
+ENV_PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {"carracing": {}}
+
+
+def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, Any] | None = None):
+    """Build a stage's config: dataclass defaults <- preset <- env preset <- explicit overrides."""
+    if env not in ENVS:
+        raise ValueError(f"unknown env {env!r}; choose one of {', '.join(ENVS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
+    cls = STAGE_CONFIGS[stage]
+    values: dict[str, Any] = {}
+    values.update(PRESETS[preset].get(stage, {}))
+    values.update(ENV_PRESETS.get(env, {}).get(preset, {}).get(stage, {}))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    cfg = cls(**values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Any) -> None:
+    """Reject sizes that cannot work (zero or negative counts, rates, choices out of range)."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int) and f.name not in ("max_frames_per_epoch", "eval_every", "heldout_episodes") and v <= 0:
+            raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
+        if isinstance(v, int) and v < 0:
+            raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")
+        if isinstance(v, float) and f.name != "kl_tolerance" and v <= 0:
+            raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
+    if isinstance(cfg, ControllerConfig) and cfg.inputs not in ("zh", "z"):
+        raise ValueError(f"--inputs must be 'zh' or 'z', got {cfg.inputs!r}")
+    if isinstance(cfg, CollectConfig) and cfg.policy not in ("pursuit", "random"):
+        raise ValueError(f"--policy must be 'pursuit' or 'random', got {cfg.policy!r}")

@@ -1,0 +1,31 @@
+"""C: the linear controller a = W [z h] + b (paper, section 2.3), flat parameters <-> (W, b)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def input_size(z_size: int, rnn_size: int, inputs: str) -> int:
+    """Size of the controller's input: [z h] for 'zh', [z] for the 'V only' ablation."""
+    if inputs == "zh":
+        return z_size + rnn_size
+    if inputs == "z":
+        return z_size
+    raise ValueError(f"unknown controller inputs {inputs!r}; use 'zh' or 'z'")
+
+
+def param_count(z_size: int, rnn_size: int, outputs: int, inputs: str = "zh") -> int:
+    """Number of controller parameters: 867 for z=32, h=256, 3 outputs."""
+    return input_size(z_size, rnn_size, inputs) * outputs + outputs
+
+
+def unflatten(params: np.ndarray, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float [n_in*n_out + n_out] -> W float32 [n_in, n_out], b float32 [n_out]."""
+    params = np.asarray(params, np.float32)
+    if params.shape != (n_in * n_out + n_out,):
+        raise ValueError(f"controller has {params.shape} parameters, expected {n_in * n_out + n_out}")
+    return params[: n_in * n_out].reshape(n_in, n_out), params[n_in * n_out :]
+
+
+def flatten(w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.ravel(w), np.ravel(b)]).astype(np.float32)

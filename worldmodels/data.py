@@ -1,0 +1,207 @@
+"""Rollout and series formats, their validation, and streaming readers with bounded memory.
+
+Rollout `rollouts/<name>.npz`, one episode:
+  obs uint8 [T,64,64,3] (the frame seen before acting), action float32 [T,A], reward float32 [T],
+  terminated bool [T], truncated bool [T].
+Series `series/series.h5`: flat over all steps, mu/logvar float32 [N,z], action float32 [N,A],
+  reward float32 [N], terminated bool [N], episode_starts int64 [E+1].
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.artifacts import StageError, atomic_path
+
+log = logging.getLogger(__name__)
+
+ROLLOUT_DTYPES = {
+    "obs": np.uint8,
+    "action": np.float32,
+    "reward": np.float32,
+    "terminated": np.bool_,
+    "truncated": np.bool_,
+}
+FRAME_SHAPE = (64, 64, 3)
+
+
+def save_rollout(
+    path: Path, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray
+) -> None:
+    """Write one episode atomically, after checking it against the contract."""
+    arrays = {
+        "obs": np.asarray(obs, np.uint8),
+        "action": np.asarray(action, np.float32),
+        "reward": np.asarray(reward, np.float32),
+        "terminated": np.asarray(terminated, np.bool_),
+        "truncated": np.asarray(truncated, np.bool_),
+    }
+    _check_rollout(arrays, path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def _check_rollout(arrays: dict[str, np.ndarray], path: Path) -> None:
+    missing = sorted(set(ROLLOUT_DTYPES) - set(arrays))
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}")
+    T = len(arrays["obs"])
+    if T == 0:
+        raise ValueError(f"{path}: empty episode")
+    if arrays["obs"].shape[1:] != FRAME_SHAPE:
+        raise ValueError(f"{path}: obs shape {arrays['obs'].shape}, want [T,64,64,3]")
+    for k, dt in ROLLOUT_DTYPES.items():
+        if arrays[k].dtype != dt:
+            raise ValueError(f"{path}: {k} dtype {arrays[k].dtype}, want {np.dtype(dt)}")
+        if len(arrays[k]) != T:
+            raise ValueError(f"{path}: {k} has {len(arrays[k])} steps, obs has {T}")
+    if arrays["action"].ndim != 2:
+        raise ValueError(f"{path}: action shape {arrays['action'].shape}, want [T,A]")
+    if not np.all(np.isfinite(arrays["action"])) or not np.all(np.isfinite(arrays["reward"])):
+        raise ValueError(f"{path}: action or reward holds NaN or inf")
+
+
+def load_rollout(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Read and validate one rollout; a corrupt or malformed file raises StageError naming it."""
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise StageError(
+            f"{path} is corrupt ({type(e).__name__}: {e}); delete it and rerun "
+            "`python 01_generate_data.py` with the same flags to collect it again"
+        ) from e
+    try:
+        _check_rollout(arrays, path)
+    except ValueError as e:
+        raise StageError(f"{e}; delete it and rerun `python 01_generate_data.py` with the same flags") from e
+    if keys is not None:
+        arrays = {k: arrays[k] for k in keys}
+    return arrays
+
+
+def rollout_files(rollout_dir: Path, hint: str = "python 01_generate_data.py") -> list[Path]:
+    """Sorted rollout files, or a StageError when there are none."""
+    files = sorted(Path(rollout_dir).glob("*.npz")) if Path(rollout_dir).is_dir() else []
+    files = [f for f in files if not f.name.startswith(".")]
+    if not files:
+        raise StageError(f"no rollouts in {rollout_dir}; run `{hint}` first")
+    return files
+
+
+def split_heldout(files: list[Path], heldout: int) -> tuple[list[Path], list[Path]]:
+    """(train, heldout): the last `heldout` files by name are kept out, leaving at least one to train on."""
+    heldout = min(heldout, len(files) - 1)
+    if heldout <= 0:
+        return files, []
+    return files[:-heldout], files[-heldout:]
+
+
+def iterate_frames(files: list[Path], seed: int, epoch: int) -> Iterator[np.ndarray]:
+    """Yield frames uint8 [64,64,3] file by file in an order fixed by (seed, epoch).
+
+    Only one episode is in memory at a time; the caller's shuffle buffer mixes across episodes.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    for i in rng.permutation(len(files)):
+        obs = load_rollout(files[i], keys=("obs",))["obs"]
+        yield from obs
+
+
+def shuffled_batches(
+    files: list[Path], batch_size: int, buffer_size: int, seed: int, epoch: int, max_frames: int = 0
+) -> Iterator[np.ndarray]:
+    """Batches uint8 [B,64,64,3] from a bounded shuffle buffer over `iterate_frames`.
+
+    Deterministic for (seed, epoch); memory is bounded by buffer_size frames plus one episode.
+    """
+    rng = np.random.default_rng([seed, epoch, 1])
+    buf = np.empty((buffer_size, *FRAME_SHAPE), np.uint8)
+    n = 0
+    out: list[np.ndarray] = []
+    emitted = 0
+
+    def emit(frame: np.ndarray):
+        out.append(frame)
+        if len(out) == batch_size:
+            batch = np.stack(out)
+            out.clear()
+            return batch
+        return None
+
+    for frame in iterate_frames(files, seed, epoch):
+        if n < buffer_size:
+            buf[n] = frame
+            n += 1
+            continue
+        j = rng.integers(buffer_size)
+        b = emit(buf[j].copy())
+        buf[j] = frame
+        if b is not None:
+            yield b
+            emitted += len(b)
+            if max_frames and emitted >= max_frames:
+                return
+    for j in rng.permutation(n):
+        b = emit(buf[j].copy())
+        if b is not None:
+            yield b
+            emitted += len(b)
+            if max_frames and emitted >= max_frames:
+                return
+    if out:
+        yield np.stack(out)
+
+
+SERIES_KEYS = ("mu", "logvar", "action", "reward", "terminated", "episode_starts")
+
+
+def write_series(path: Path, part_files: list[Path], attrs: dict[str, str]) -> int:
+    """Concatenate per-episode encodings (npz with mu, logvar, action, reward, terminated) into
+    series.h5 atomically, holding one episode in memory at a time. Returns the number of steps."""
+    import h5py
+
+    lengths = []
+    first = None
+    for pf in part_files:
+        with np.load(pf) as z:
+            lengths.append(len(z["mu"]))
+            if first is None:
+                first = {k: (z[k].shape[1:], z[k].dtype) for k in ("mu", "logvar", "action", "reward", "terminated")}
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    n = int(starts[-1])
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for k, (shape, dtype) in first.items():
+                chunk_rows = max(1, min(n, 1024))
+                f.create_dataset(k, shape=(n, *shape), dtype=dtype, chunks=(chunk_rows, *shape))
+            f.create_dataset("episode_starts", data=starts)
+            for a_key, a_val in attrs.items():
+                f.attrs[a_key] = a_val
+            for i, pf in enumerate(part_files):
+                with np.load(pf) as z:
+                    for k in first:
+                        f[k][starts[i] : starts[i + 1]] = z[k]
+    return n
+
+
+def open_series(path: Path, hint: str):
+    """Open series.h5 read-only and check its keys; a StageError names the file and the fix."""
+    import h5py
+
+    if not Path(path).exists():
+        raise StageError(f"{path} is missing; run `{hint}` first")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise StageError(f"{path} is unreadable ({e}); delete it and rerun `{hint}`") from e
+    missing = [k for k in SERIES_KEYS if k not in f]
+    if missing:
+        f.close()
+        raise StageError(f"{path} lacks {missing}; delete it and rerun `{hint}`")
+    return f

@@ -1,0 +1,140 @@
+"""worldmodels/CarRacingFast-v3: gymnasium's CarRacing-v3 with a faster renderer, same pixels.
+
+Stock CarRacing spends ~75% of a step in `_render_road`, which rotates, scales and culls ~800
+grass and road polygons one at a time in Python to draw the ~50-80 that are on screen. Here the
+transform and the cull run on all polygons at once in numpy, and the score font is created once
+instead of every frame. Physics, rewards and the drawing calls themselves are gymnasium's own.
+
+Bit-exact frames need the transform to reproduce `pygame.math.Vector2.rotate_rad`: it reduces the
+angle with fmod(angle, 2*pi), adds 2*pi when negative, special-cases multiples of pi/2 within the
+vector's epsilon, and computes cos*x - sin*y, sin*x + cos*y in that order, with the C library's
+sin and cos (math.sin/math.cos here, not numpy's vectorised ones). Road colours are read live at
+each frame, since a tile's colour changes when the car first touches it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pygame
+from gymnasium.envs.box2d import car_racing as cr
+from pygame import gfxdraw
+
+ENV_ID = "worldmodels/CarRacingFast-v3"
+_TWO_PI = 2.0 * math.pi
+_EPS = pygame.math.Vector2().epsilon
+
+
+def rotate_rad(xy: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate points float64 [...,2] by `angle` exactly as pygame.math.Vector2.rotate_rad does."""
+    angle = math.fmod(angle, _TWO_PI)
+    if angle < 0:
+        angle += _TWO_PI
+    x, y = xy[..., 0], xy[..., 1]
+    if math.fmod(angle + _EPS, math.pi / 2) < 2 * _EPS:
+        quarter = int((angle + _EPS) / (math.pi / 2))
+        if quarter in (0, 4):
+            return xy.copy()
+        if quarter == 1:
+            return np.stack([-y, x], axis=-1)
+        if quarter == 2:
+            return np.stack([-x, -y], axis=-1)
+        return np.stack([y, -x], axis=-1)
+    s, c = math.sin(angle), math.cos(angle)
+    return np.stack([c * x - s * y, s * x + c * y], axis=-1)
+
+
+def _grass_polygons() -> np.ndarray:
+    """The 400 grass squares of `_render_road`, in its drawing order: float64 [400,4,2]."""
+    g = cr.GRASS_DIM
+    polys = [
+        [(g * x + g, g * y + 0), (g * x + 0, g * y + 0), (g * x + 0, g * y + g), (g * x + g, g * y + g)]
+        for x in range(-20, 20, 2)
+        for y in range(-20, 20, 2)
+    ]
+    return np.asarray(polys, np.float64)
+
+
+class CarRacingFast(cr.CarRacing):
+    """CarRacing-v3, same constructor, physics, rewards and pixels; a vectorised road renderer."""
+
+    _GRASS = _grass_polygons()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._font = None
+        self._road_xy: np.ndarray | None = None
+        self._road_poly_ref = None
+
+    def _road_vertices(self) -> np.ndarray:
+        # road_poly is rebuilt (a new list) on every reset; cache its vertices per episode.
+        if self._road_poly_ref is not self.road_poly or len(self._road_xy) != len(self.road_poly):
+            self._road_poly_ref = self.road_poly
+            self._road_xy = np.asarray([poly for poly, _ in self.road_poly], np.float64).reshape(-1, 4, 2)
+        return self._road_xy
+
+    def _visible(self, xy: np.ndarray, zoom: float, translation, angle: float) -> tuple[np.ndarray, np.ndarray]:
+        """Screen coordinates [P,4,2] and the stock cull mask [P] (any vertex inside the margin box)."""
+        pts = rotate_rad(xy, angle)
+        sx = pts[..., 0] * zoom + translation[0]
+        sy = pts[..., 1] * zoom + translation[1]
+        m = cr.MAX_SHAPE_DIM
+        inside = (-m <= sx) & (sx <= cr.WINDOW_W + m) & (-m <= sy) & (sy <= cr.WINDOW_H + m)
+        return np.stack([sx, sy], axis=-1), inside.any(axis=1)
+
+    def _render_road(self, zoom, translation, angle):
+        b = cr.PLAYFIELD
+        field = [(b, b), (b, -b), (-b, -b), (-b, b)]
+        self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
+
+        screen, visible = self._visible(self._GRASS, zoom, translation, angle)
+        for i in np.flatnonzero(visible):
+            poly = [tuple(p) for p in screen[i].tolist()]
+            gfxdraw.aapolygon(self.surf, poly, self.grass_color)
+            gfxdraw.filled_polygon(self.surf, poly, self.grass_color)
+
+        road = self._road_vertices()
+        if len(road) == 0:
+            return
+        screen, visible = self._visible(road, zoom, translation, angle)
+        for i in np.flatnonzero(visible):
+            color = [int(c) for c in self.road_poly[i][1]]
+            poly = [tuple(p) for p in screen[i].tolist()]
+            gfxdraw.aapolygon(self.surf, poly, color)
+            gfxdraw.filled_polygon(self.surf, poly, color)
+
+    def _render(self, mode: str):
+        # The stock _render, with the score font created once rather than every frame.
+        if self._font is None:
+            pygame.font.init()
+            self._font = pygame.font.Font(pygame.font.get_default_font(), 42)
+        if mode == "human" or "t" not in self.__dict__:
+            return super()._render(mode)
+        if self.clock is None:
+            self.clock = pygame.time.Clock()
+        self.surf = pygame.Surface((cr.WINDOW_W, cr.WINDOW_H))
+        angle = -self.car.hull.angle
+        zoom = 0.1 * cr.SCALE * max(1 - self.t, 0) + cr.ZOOM * cr.SCALE * min(self.t, 1)
+        scroll_x = -(self.car.hull.position[0]) * zoom
+        scroll_y = -(self.car.hull.position[1]) * zoom
+        trans = pygame.math.Vector2((scroll_x, scroll_y)).rotate_rad(angle)
+        trans = (cr.WINDOW_W / 2 + trans[0], cr.WINDOW_H / 4 + trans[1])
+        self._render_road(zoom, trans, angle)
+        self.car.draw(self.surf, zoom, trans, angle, mode not in ["state_pixels_list", "state_pixels"])
+        self.surf = pygame.transform.flip(self.surf, False, True)
+        self._render_indicators(cr.WINDOW_W, cr.WINDOW_H)
+        text = self._font.render(f"{self.reward:04.0f}", True, (255, 255, 255), (0, 0, 0))
+        text_rect = text.get_rect()
+        text_rect.center = (60, cr.WINDOW_H - cr.WINDOW_H * 2.5 / 40.0)
+        self.surf.blit(text, text_rect)
+        if mode == "rgb_array":
+            return self._create_image_array(self.surf, (cr.VIDEO_W, cr.VIDEO_H))
+        if mode == "state_pixels":
+            return self._create_image_array(self.surf, (cr.STATE_W, cr.STATE_H))
+        return self.isopen
+
+
+if ENV_ID not in gym.registry:
+    gym.register(id=ENV_ID, entry_point=CarRacingFast, max_episode_steps=1000, reward_threshold=900)

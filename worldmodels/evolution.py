@@ -1,0 +1,119 @@
+"""CMA-ES on the `cma` package, with a checkpoint every generation and exact resume.
+
+The checkpoint is a pickle of the CMAEvolutionStrategy together with numpy's global random state
+(cma samples from numpy.random), the best solution so far and the per-generation log.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from worldmodels.artifacts import StageError, atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception as e:  # noqa: BLE001 - any unreadable state gets the same advice
+        raise StageError(f"CMA-ES state {path} is unreadable ({e}); delete it to start stage 5 over") from e
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            pickle.dump(state, fh)
+
+
+def run_cmaes(
+    n_params: int,
+    generations: int,
+    population: int,
+    sigma0: float,
+    seed: int,
+    state_path: Path,
+    settings: dict[str, Any],
+    evaluate: Callable[[list[np.ndarray], int], np.ndarray],
+    on_generation: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Maximise evaluate(solutions, generation) -> mean rewards [population] for `generations` generations.
+
+    Returns the state: {"es", "generation", "best_params", "best_reward", "history", ...}.
+    """
+    import cma
+
+    state = load_state(state_path)
+    if state is not None:
+        if state["settings"] != settings:
+            raise StageError(
+                f"CMA-ES state {state_path} was made with other settings; rerun with its flags, "
+                f"or delete {state_path.parent} to start over"
+            )
+        np.random.set_state(state["np_random_state"])
+        log.info("resuming CMA-ES at generation %d", state["generation"])
+    else:
+        # cma treats seed 0 as "use the time": shift to keep every seed deterministic.
+        es = cma.CMAEvolutionStrategy(
+            np.zeros(n_params), sigma0, {"popsize": population, "seed": seed + 1, "verbose": -9}
+        )
+        state = {
+            "es": es,
+            "generation": 0,
+            "best_params": np.zeros(n_params),
+            "best_reward": -np.inf,
+            "history": [],
+            "settings": settings,
+            "wall_s": 0.0,
+        }
+    es = state["es"]
+    bar = tqdm(total=generations, initial=state["generation"], desc="generations", unit="gen", leave=False)
+    while state["generation"] < generations:
+        t0 = time.time()
+        gen = state["generation"]
+        solutions = es.ask()
+        rewards = np.asarray(evaluate(solutions, gen), np.float64)
+        es.tell(solutions, (-rewards).tolist())
+        i = int(np.argmax(rewards))
+        if rewards[i] > state["best_reward"]:
+            state["best_reward"], state["best_params"] = float(rewards[i]), np.asarray(solutions[i])
+        row = {
+            "generation": gen + 1,
+            "reward_min": float(rewards.min()),
+            "reward_mean": float(rewards.mean()),
+            "reward_max": float(rewards.max()),
+            "reward_best": state["best_reward"],
+            "sigma": float(es.sigma),
+            "seconds": time.time() - t0,
+        }
+        state["history"].append(row)
+        state["generation"] = gen + 1
+        state["wall_s"] += row["seconds"]
+        state["np_random_state"] = np.random.get_state()
+        state["mean_params"] = np.asarray(es.mean)
+        if on_generation is not None:
+            on_generation(state)
+        save_state(state_path, state)
+        bar.update()
+        bar.set_postfix(mean=f"{row['reward_mean']:.1f}", best=f"{state['best_reward']:.1f}")
+        log.info(
+            "generation %d: reward mean %.1f max %.1f best %.1f sigma %.3f",
+            gen + 1,
+            row["reward_mean"],
+            row["reward_max"],
+            state["best_reward"],
+            row["sigma"],
+        )
+    bar.close()
+    return state

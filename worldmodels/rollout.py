@@ -1,0 +1,73 @@
+"""Worker-side episode runners: the agent (numpy V, M, C) in a real environment.
+
+Imported by spawned worker processes: nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
+
+_WORKER: dict[str, Any] = {}
+"""Per-process cache (env, models), filled once by init_worker so tasks only carry parameters."""
+
+
+def init_worker(env_name: str, vision_dir: str, memory_dir: str, inputs: str, fast_env: bool) -> None:
+    """Load V and M (numpy) and build the env once per worker process."""
+    from worldmodels.envs import make_env
+    from worldmodels.envs.registry import get_spec
+
+    spec = get_spec(env_name)
+    _WORKER.clear()
+    _WORKER.update(
+        spec=spec,
+        inputs=inputs,
+        fast_env=fast_env,
+        env_name=env_name,
+        envs={},
+        encoder=NumpyEncoder(load_npz(Path(vision_dir) / "encoder.npz")),
+        rnn=NumpyMDNRNN(load_npz(Path(memory_dir) / "rnn.npz")),
+        make_env=make_env,
+    )
+
+
+def _env(max_steps: int):
+    envs = _WORKER["envs"]
+    if max_steps not in envs:
+        envs[max_steps] = _WORKER["make_env"](_WORKER["env_name"], max_steps=max_steps, fast=_WORKER["fast_env"])
+    return envs[max_steps]
+
+
+def run_episode(env, agent: Agent, env_seed: int, record: bool = False) -> tuple[float, int, dict | None]:
+    """One episode of `agent` in `env` seeded `env_seed`: (total reward, steps, frames/actions if record)."""
+    obs, _ = env.reset(seed=int(env_seed))
+    agent.reset(1)
+    total, steps, done = 0.0, 0, False
+    trace = {"obs": [], "action": [], "reward": [], "terminated": [], "truncated": []} if record else None
+    while not done:
+        action = agent.act(obs[None])[0]
+        if record:
+            trace["obs"].append(obs)
+            trace["action"].append(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        steps += 1
+        done = terminated or truncated
+        if record:
+            trace["reward"].append(reward)
+            trace["terminated"].append(terminated)
+            trace["truncated"].append(truncated)
+    return total, steps, trace
+
+
+def evaluate_task(task: tuple[np.ndarray, int, int]) -> tuple[float, int]:
+    """(controller params, env seed, max steps) -> (total reward, steps), in a worker."""
+    params, env_seed, max_steps = task
+    w = _WORKER
+    agent = Agent(w["encoder"], w["rnn"], params, w["inputs"], w["spec"].map_actions, w["spec"].controller_outputs)
+    total, steps, _ = run_episode(_env(max_steps), agent, env_seed)
+    return total, steps

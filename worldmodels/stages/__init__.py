@@ -1,0 +1,1 @@
+"""One module per pipeline stage: the functions the numbered scripts call."""

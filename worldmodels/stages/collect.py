@@ -1,0 +1,72 @@
+"""Stage 1: collect episodes of an exploration policy into rollouts/*.npz (one file per episode)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.artifacts import Paths, write_json
+from worldmodels.cli import RunArgs
+from worldmodels.config import CollectConfig
+from worldmodels.data import save_rollout
+from worldmodels.parallel import TaskPool
+from worldmodels.seeding import train_seed
+
+log = logging.getLogger(__name__)
+
+
+def rollout_name(seed: int, index: int) -> str:
+    return f"s{seed}_e{index:06d}.npz"
+
+
+def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
+    """Run one episode and write it; returns its length. Runs in a worker (no TensorFlow)."""
+    env_name, cfg, seed, index, out = task
+    from worldmodels.envs import make_env
+    from worldmodels.envs.carracing import POLICIES
+
+    rng = np.random.default_rng([seed, index])
+    env = make_env(env_name, max_steps=cfg["max_steps"], fast=cfg["fast_env"])
+    policy = POLICIES[cfg["policy"]](rng)
+    obs, _ = env.reset(seed=train_seed(seed, index))
+    frames, actions, rewards, terms, truncs = [], [], [], [], []
+    done = False
+    while not done:
+        action = policy(env)
+        frames.append(obs)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        actions.append(action)
+        rewards.append(reward)
+        terms.append(terminated)
+        truncs.append(truncated)
+        done = terminated or truncated
+    env.close()
+    save_rollout(Path(out), np.stack(frames), np.stack(actions), np.array(rewards), np.array(terms), np.array(truncs))
+    return len(frames)
+
+
+def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
+    """Collect cfg.episodes episodes, skipping those already on disk. Returns the rollouts dir."""
+    out_dir = Paths(args.data_dir).rollouts
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = [i for i in range(cfg.episodes) if not (out_dir / rollout_name(args.seed, i)).exists()]
+    log.info(
+        "%d of %d episodes on disk; collecting %d with %d workers",
+        cfg.episodes - len(todo),
+        cfg.episodes,
+        len(todo),
+        args.workers,
+    )
+    cfg_dict = {"max_steps": cfg.max_steps, "policy": cfg.policy, "fast_env": cfg.fast_env}
+    tasks = [(args.env, cfg_dict, args.seed, i, str(out_dir / rollout_name(args.seed, i))) for i in todo]
+    with TaskPool(min(args.workers, max(1, len(tasks)))) as pool:
+        lengths = pool.map(collect_episode, tasks, desc="episodes")
+    if lengths:
+        log.info("collected %d episodes, %d steps (mean length %.0f)", len(lengths), sum(lengths), np.mean(lengths))
+    write_json(
+        out_dir / "manifest.json",
+        {"env": args.env, "preset": args.preset, "seed": args.seed, "collect": cfg_dict, "episodes": cfg.episodes},
+    )
+    return out_dir

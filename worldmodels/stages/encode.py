@@ -1,0 +1,78 @@
+"""Stage 3: encode every rollout with V into series/series.h5 (mu, logvar, action, reward, terminated).
+
+Each episode's encoding is cached under series/parts/<vision fingerprint>/ as it is made, so a
+killed run skips the episodes already done; series.h5 is then assembled in one atomic write.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from worldmodels.artifacts import Paths, atomic_path, fix_hint, text_digest
+from worldmodels.cli import RunArgs
+from worldmodels.config import EncodeConfig
+from worldmodels.data import load_rollout, rollout_files, write_series
+from worldmodels.stages.train_vae import load_vision, rollouts_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+def encode_rollouts(args: RunArgs, cfg: EncodeConfig) -> Path:
+    """Encode all rollouts; returns the path of series.h5."""
+    import tensorflow as tf
+
+    paths = Paths(args.data_dir)
+    files = rollout_files(paths.rollouts, fix_hint("rollouts", args))
+    vision_cfg, vae = load_vision(args, need_keras=True)
+    vision_fp = vision_cfg["fingerprint"]
+    parts_dir = paths.series.parent / "parts" / vision_fp
+    parts_dir.mkdir(parents=True, exist_ok=True)
+
+    encode = tf.function(lambda x: vae.encode(tf.cast(x, tf.float32) / 255.0), reduce_retracing=True)
+    todo = [f for f in files if not (parts_dir / f.name).exists()]
+    log.info("%d of %d episodes already encoded", len(files) - len(todo), len(files))
+    for f in tqdm(todo, desc="encoding episodes", unit="ep"):
+        ep = load_rollout(f)
+        mus, logvars = [], []
+        for i in range(0, len(ep["obs"]), cfg.batch_size):
+            mu, logvar = encode(ep["obs"][i : i + cfg.batch_size])
+            mus.append(mu.numpy())
+            logvars.append(logvar.numpy())
+        with atomic_path(parts_dir / f.name) as tmp:
+            np.savez(
+                tmp,
+                mu=np.concatenate(mus),
+                logvar=np.concatenate(logvars),
+                action=ep["action"],
+                reward=ep["reward"],
+                terminated=ep["terminated"],
+            )
+
+    rollouts_fp = rollouts_fingerprint(files)
+    attrs = {
+        "vision_fingerprint": vision_fp,
+        "rollouts_fingerprint": rollouts_fp,
+        "env": args.env,
+        "fingerprint": text_digest(vision_fp + rollouts_fp),
+    }
+    series = paths.series
+    if series.exists() and _attrs_match(series, attrs):
+        log.info("%s is up to date", series)
+        return series
+    n = write_series(series, [parts_dir / f.name for f in files], attrs)
+    log.info("wrote %d steps of %d episodes", n, len(files))
+    return series
+
+
+def _attrs_match(path: Path, attrs: dict[str, str]) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return all(str(f.attrs.get(k)) == v for k, v in attrs.items())
+    except OSError:
+        return False

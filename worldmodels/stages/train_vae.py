@@ -1,0 +1,182 @@
+"""Stage 2: train V, the ConvVAE, on frames streamed from the rollouts.
+
+Writes vision/: checkpoint.npz (every epoch; rerunning resumes), vae.weights.h5 and encoder.npz
+(the finished model, Keras and numpy), config.json, metrics.csv, tensorboard/, reconstructions.png.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from worldmodels.artifacts import Paths, arrays_digest, atomic_path, fix_hint, text_digest, write_json
+from worldmodels.cli import RunArgs
+from worldmodels.config import VisionConfig
+from worldmodels.data import load_rollout, rollout_files, shuffled_batches, split_heldout
+from worldmodels.plots import save_image_grid
+from worldmodels.training import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
+
+log = logging.getLogger(__name__)
+
+
+def rollouts_fingerprint(files: list[Path]) -> str:
+    """Cheap fingerprint of a set of rollouts: names and sizes (contents are immutable once written)."""
+    return text_digest("\n".join(f"{f.name}:{f.stat().st_size}" for f in files))
+
+
+def heldout_frames(files: list[Path], n: int = 512) -> np.ndarray:
+    """Up to n frames uint8 [n,64,64,3] spread evenly over the held-out rollouts."""
+    frames = []
+    per_file = max(1, n // max(1, len(files)))
+    for f in files:
+        obs = load_rollout(f, keys=("obs",))["obs"]
+        idx = np.linspace(0, len(obs) - 1, min(per_file, len(obs))).astype(int)
+        frames.append(obs[idx])
+    return np.concatenate(frames)[:n] if frames else np.zeros((0, 64, 64, 3), np.uint8)
+
+
+def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
+    """Train (or resume training) the ConvVAE; returns the vision directory."""
+    import keras
+    import tensorflow as tf
+
+    from worldmodels.vision.vae import build_vae, export_encoder
+
+    paths = Paths(args.data_dir)
+    out = paths.vision
+    files = rollout_files(paths.rollouts, fix_hint("rollouts", args))
+    train_files, held_files = split_heldout(files, cfg.heldout_episodes)
+    settings = {
+        "kind": "vae",
+        "env": args.env,
+        "seed": args.seed,
+        "rollouts": rollouts_fingerprint(files),
+        **{k: v for k, v in asdict(cfg).items() if k != "epochs"},
+    }
+    ckpt_path = out / "checkpoint.npz"
+    config_path = out / "config.json"
+
+    keras.utils.set_random_seed(args.seed)
+    vae = build_vae(cfg.z_size, cfg.kl_tolerance)
+    optimizer = keras.optimizers.Adam(cfg.learning_rate)
+    vae.compile(optimizer=optimizer)
+    meta = {"epoch": 0, "history": [], "wall_s": 0.0}
+    if ckpt_path.exists():
+        meta = load_checkpoint(ckpt_path, vae, optimizer, settings, fix_hint("vision", args))
+        log.info("resuming from %s at epoch %d", ckpt_path, meta["epoch"])
+    out.mkdir(parents=True, exist_ok=True)
+    tb = TensorBoard(out / "tensorboard")
+    held = heldout_frames(held_files)
+
+    def evaluate() -> dict[str, float]:
+        if len(held) == 0:
+            return {}
+        sums = np.zeros(3)
+        for i in range(0, len(held), 128):
+            x = tf.cast(held[i : i + 128], tf.float32) / 255.0
+            sums += len(x) * np.array([float(v) for v in vae.compute_losses(x, training=False)])
+        loss, r_loss, kl = sums / len(held)
+        return {"heldout_loss": loss, "heldout_r_loss": r_loss, "heldout_kl": kl}
+
+    for epoch in range(meta["epoch"], cfg.epochs):
+        t0 = time.time()
+        # Re-seed sampling per epoch so a resumed run draws the same noise as an uninterrupted one.
+        vae.seed_gen.state.assign(np.array([args.seed, epoch], dtype=vae.seed_gen.state.dtype))
+        sums, frames = np.zeros(3), 0
+        batches = shuffled_batches(
+            train_files, cfg.batch_size, cfg.shuffle_buffer, args.seed, epoch, cfg.max_frames_per_epoch
+        )
+        bar = tqdm(batches, desc=f"vae epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+        for batch in bar:
+            vae.reset_metrics()
+            logs = vae.train_on_batch(batch, return_dict=True)
+            sums += len(batch) * np.array([float(logs["loss"]), float(logs["r_loss"]), float(logs["kl"])])
+            frames += len(batch)
+            bar.set_postfix(loss=f"{float(logs['loss']):.1f}")
+        if frames == 0:
+            raise RuntimeError("no training frames")
+        row = {
+            "epoch": epoch + 1,
+            "loss": sums[0] / frames,
+            "r_loss": sums[1] / frames,
+            "kl": sums[2] / frames,
+            **evaluate(),
+            "frames": frames,
+            "seconds": time.time() - t0,
+        }
+        check_finite({k: v for k, v in row.items() if isinstance(v, float)}, f"vae epoch {epoch + 1}", ckpt_path)
+        meta = {
+            "settings": settings,
+            "epoch": epoch + 1,
+            "history": meta["history"] + [row],
+            "wall_s": meta["wall_s"] + row["seconds"],
+        }
+        save_checkpoint(ckpt_path, vae, optimizer, meta)
+        write_metrics_csv(out / "metrics.csv", meta["history"])
+        tb.scalars("vae", {k: v for k, v in row.items() if k != "epoch"}, epoch + 1)
+        log.info(
+            "epoch %d: loss %.2f r_loss %.2f kl %.2f (%.0f frames/s)",
+            epoch + 1,
+            row["loss"],
+            row["r_loss"],
+            row["kl"],
+            frames / row["seconds"],
+        )
+
+    with atomic_path(out / "vae.weights.h5") as tmp:
+        vae.save_weights(tmp)
+    encoder = export_encoder(vae)
+    with atomic_path(out / "encoder.npz") as tmp:
+        np.savez(tmp, **encoder)
+    if len(held):
+        sample = held[np.linspace(0, len(held) - 1, 8).astype(int)]
+        recon = np.asarray(vae(tf.cast(sample, tf.float32) / 255.0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        save_image_grid(out / "reconstructions.png", [sample, recon])
+    write_json(
+        config_path,
+        {
+            "kind": "vae",
+            "env": args.env,
+            "preset": args.preset,
+            "seed": args.seed,
+            "z_size": cfg.z_size,
+            "kl_tolerance": cfg.kl_tolerance,
+            "epochs": meta["epoch"],
+            "config": asdict(cfg),
+            "inputs": {
+                "rollouts": settings["rollouts"],
+                "train_episodes": len(train_files),
+                "heldout_episodes": len(held_files),
+            },
+            "fingerprint": arrays_digest(encoder),
+            "wall_s": meta["wall_s"],
+            "final": meta["history"][-1] if meta["history"] else {},
+        },
+    )
+    return out
+
+
+def load_vision(args: RunArgs, need_keras: bool = False):
+    """Read vision/config.json (and build the Keras VAE if asked); StageError if missing."""
+    from worldmodels.artifacts import read_json
+
+    paths = Paths(args.data_dir)
+    cfg = read_json(paths.vision / "config.json", "vision", args)
+    if cfg.get("env") != args.env:
+        from worldmodels.artifacts import StageError
+
+        raise StageError(
+            f"{paths.vision} holds a V for {cfg.get('env')!r}, not {args.env!r}; run `{fix_hint('vision', args)}`"
+        )
+    if not need_keras:
+        return cfg, None
+    from worldmodels.vision.vae import build_vae
+
+    vae = build_vae(cfg["z_size"], cfg["kl_tolerance"])
+    vae.load_weights(paths.vision / "vae.weights.h5")
+    return cfg, vae
