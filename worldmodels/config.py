@@ -76,9 +76,13 @@ class ControllerConfig:
     generations: int = _f(100, "CMA-ES generations")
     sigma0: float = _f(0.1, "initial CMA-ES step size")
     max_steps: int = _f(1000, "cap on steps per training episode")
+    patience: int = _f(0, "end a training episode after this many steps without reward (0: never); never in eval")
     eval_episodes: int = _f(100, "held-out tracks the best controller is scored on")
     eval_max_steps: int = _f(1000, "cap on steps per evaluation episode (1000 = the full benchmark)")
-    eval_every: int = _f(0, "score the current best on held-out tracks every N generations (0: never)")
+    eval_every: int = _f(
+        0, "every N generations, score the generation's best and the CMA-ES mean on validation tracks (0: never)"
+    )
+    val_episodes: int = _f(8, "validation tracks per candidate at each --eval-every check; the best on them is kept")
     fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
 
 
@@ -117,20 +121,26 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "generations": 2,
             "sigma0": 0.1,
             "max_steps": 40,
+            "patience": 20,
             "eval_episodes": 2,
             "eval_max_steps": 40,
+            "eval_every": 1,
+            "val_episodes": 2,
         },
     },
     "laptop": {
-        "collect": {"episodes": 120, "max_steps": 500},
-        "vision": {"epochs": 4, "learning_rate": 1e-3, "heldout_episodes": 4},
-        "memory": {"steps": 1500, "batch_size": 64, "seq_len": 100, "steps_per_epoch": 100},
+        "collect": {"episodes": 200, "max_steps": 600},
+        "vision": {"epochs": 5, "learning_rate": 1e-3, "heldout_episodes": 4},
+        "memory": {"steps": 3000, "batch_size": 64, "seq_len": 100, "steps_per_epoch": 200},
         "controller": {
             "population": 16,
-            "trials": 2,
-            "generations": 40,
+            "trials": 3,
+            "generations": 80,
             "sigma0": 0.1,
             "max_steps": 1000,
+            "patience": 50,
+            "eval_every": 10,
+            "val_episodes": 8,
             "eval_episodes": 100,
         },
     },
@@ -138,7 +148,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "collect": {"episodes": 10000, "max_steps": 1000},
         "vision": {"epochs": 10},
         "memory": {"steps": 4000, "seq_len": 999},
-        "controller": {"population": 64, "trials": 16, "generations": 2000},
+        "controller": {"population": 64, "trials": 16, "generations": 2000, "eval_every": 25, "val_episodes": 64},
     },
 }
 
@@ -162,13 +172,20 @@ def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, An
     return cfg
 
 
+CAN_BE_ZERO = ("max_frames_per_epoch", "eval_every", "heldout_episodes", "patience")
+
+
 def validate(cfg: Any) -> None:
     """Reject sizes that cannot work (zero or negative counts, rates, choices out of range)."""
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if isinstance(v, bool):
             continue
-        if isinstance(v, int) and f.name not in ("max_frames_per_epoch", "eval_every", "heldout_episodes") and v <= 0:
+        if (
+            isinstance(v, int)
+            and f.name not in ("max_frames_per_epoch", "eval_every", "heldout_episodes", "patience")
+            and v <= 0
+        ):
             raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
         if isinstance(v, int) and v < 0:
             raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")

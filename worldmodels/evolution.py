@@ -86,6 +86,7 @@ def run_cmaes(
         rewards = np.asarray(evaluate(solutions, gen), np.float64)
         es.tell(solutions, (-rewards).tolist())
         i = int(np.argmax(rewards))
+        state["gen_best_params"] = np.asarray(solutions[i])
         if rewards[i] > state["best_reward"]:
             state["best_reward"], state["best_params"] = float(rewards[i]), np.asarray(solutions[i])
         row = {

@@ -7,6 +7,7 @@ weights) once rather than every generation. With one worker it runs tasks in thi
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -25,6 +26,9 @@ class TaskPool:
 
     def __enter__(self) -> TaskPool:
         if self.workers > 1:
+            # One BLAS thread per worker: the workers already fill the cores.
+            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, "1")
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=mp.get_context("spawn"),

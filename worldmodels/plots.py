@@ -35,7 +35,11 @@ def plot_curves(
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, ys in series.items():
-        ax.plot(x[: len(ys)], ys, label=name)
+        ys = np.asarray(ys, float)
+        if np.isnan(ys).all():
+            continue
+        sparse = np.isnan(ys).any()
+        ax.plot(np.asarray(x[: len(ys)])[~np.isnan(ys)], ys[~np.isnan(ys)], label=name, marker="o" if sparse else None)
     for name, y in (hlines or {}).items():
         ax.axhline(y, linestyle="--", linewidth=1, color="gray")
         ax.annotate(name, (x[0] if x else 0, y), fontsize=8, color="gray", va="bottom")

@@ -42,11 +42,19 @@ def _env(max_steps: int):
     return envs[max_steps]
 
 
-def run_episode(env, agent: Agent, env_seed: int, record: bool = False) -> tuple[float, int, dict | None]:
-    """One episode of `agent` in `env` seeded `env_seed`: (total reward, steps, frames/actions if record)."""
+def run_episode(
+    env, agent: Agent, env_seed: int, patience: int = 0, step_penalty: float = 0.0, record: bool = False
+) -> tuple[float, int, dict | None]:
+    """One episode of `agent` in `env` seeded `env_seed`: (total reward, steps, trace if record).
+
+    patience > 0 stops a hopeless training episode early: after `patience` steps in a row without a
+    positive reward (off the track, stalled), the episode ends and the rest of it is charged
+    `step_penalty` per step, what the env would have charged had nothing more been gained. Scores
+    reported as results never use it.
+    """
     obs, _ = env.reset(seed=int(env_seed))
     agent.reset(1)
-    total, steps, done = 0.0, 0, False
+    total, steps, done, idle = 0.0, 0, False, 0
     trace = {"obs": [], "action": [], "reward": [], "terminated": [], "truncated": []} if record else None
     while not done:
         action = agent.act(obs[None])[0]
@@ -61,13 +69,17 @@ def run_episode(env, agent: Agent, env_seed: int, record: bool = False) -> tuple
             trace["reward"].append(reward)
             trace["terminated"].append(terminated)
             trace["truncated"].append(truncated)
+        idle = 0 if reward > 0 else idle + 1
+        if patience and idle >= patience and not done:
+            total += step_penalty * (env.spec.max_episode_steps - steps)
+            break
     return total, steps, trace
 
 
-def evaluate_task(task: tuple[np.ndarray, int, int]) -> tuple[float, int]:
-    """(controller params, env seed, max steps) -> (total reward, steps), in a worker."""
-    params, env_seed, max_steps = task
+def evaluate_task(task: tuple[np.ndarray, int, int, int]) -> tuple[float, int]:
+    """(controller params, env seed, max steps, patience) -> (total reward, steps), in a worker."""
+    params, env_seed, max_steps, patience = task
     w = _WORKER
     agent = Agent(w["encoder"], w["rnn"], params, w["inputs"], w["spec"].map_actions, w["spec"].controller_outputs)
-    total, steps, _ = run_episode(_env(max_steps), agent, env_seed)
+    total, steps, _ = run_episode(_env(max_steps), agent, env_seed, patience, w["spec"].step_penalty)
     return total, steps

@@ -19,13 +19,14 @@ class EnvSpec:
     make: Callable[..., gym.Env]
     map_actions: Callable[[np.ndarray], np.ndarray]
     """Controller outputs [..., controller_outputs] -> env actions [..., action_dim] (paper's squashing)."""
-    random_score: float | None = None
+    step_penalty: float = 0.0
+    """Reward the env gives per step when nothing else happens (CarRacing: -0.1)."""
 
 
 def _carracing_spec() -> EnvSpec:
     from worldmodels.envs import carracing
 
-    return EnvSpec("carracing", 3, 3, carracing.make_carracing, carracing.map_actions)
+    return EnvSpec("carracing", 3, 3, carracing.make_carracing, carracing.map_actions, step_penalty=-0.1)
 
 
 _FACTORIES = {"carracing": _carracing_spec}

@@ -28,6 +28,9 @@ from worldmodels.training import write_metrics_csv
 log = logging.getLogger(__name__)
 
 PAPER_SCORES = {"carracing": 906.0}
+VALIDATION_OFFSET = 10**6
+"""Validation tracks (for choosing the controller) start at this offset among the held-out seeds;
+the final score uses offsets 0..N-1, so choosing and scoring never share a track."""
 
 
 def load_memory(args: RunArgs, vision_cfg: dict) -> dict:
@@ -51,7 +54,7 @@ def load_memory(args: RunArgs, vision_cfg: dict) -> dict:
 
 def evaluate_params(pool: TaskPool, params: np.ndarray, seeds: list[int], max_steps: int, desc: str) -> np.ndarray:
     """Total rewards float64 [len(seeds)] of one controller on the given env seeds."""
-    results = pool.map(evaluate_task, [(params, s, max_steps) for s in seeds], desc=desc)
+    results = pool.map(evaluate_task, [(params, s, max_steps, 0) for s in seeds], desc=desc)
     return np.array([r for r, _ in results], np.float64)
 
 
@@ -70,7 +73,7 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         "vision": vision_cfg["fingerprint"],
         "memory": mem["fingerprint"],
         "n_params": n_params,
-        **{k: v for k, v in asdict(cfg).items() if k not in ("generations", "eval_episodes", "eval_every")},
+        **{k: v for k, v in asdict(cfg).items() if k not in ("generations", "eval_episodes")},
     }
     out.mkdir(parents=True, exist_ok=True)
     log.info(
@@ -94,33 +97,47 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         "inputs_fingerprints": {"vision": vision_cfg["fingerprint"], "memory": mem["fingerprint"]},
     }
 
-    def on_generation(state):
-        best = np.asarray(state["best_params"], np.float32)
-        with atomic_path(out / "best.npz") as tmp:
-            np.savez(tmp, params=best, mean=np.asarray(state["mean_params"], np.float32))
-        write_metrics_csv(out / "generations.csv", state["history"])
-        row = state["history"][-1]
-        tb.scalars("es", {k: v for k, v in row.items() if k != "generation"}, row["generation"])
-        write_json(
-            out / "config.json",
-            {
-                **config,
-                "generation": state["generation"],
-                "fingerprint": arrays_digest({"params": best}),
-                "wall_s": state["wall_s"],
-            },
-        )
-
     init_args = (args.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
     with TaskPool(args.workers, init_worker, init_args) as pool:
 
         def evaluate(solutions, gen):
             # Every candidate of a generation meets the same tracks (common random numbers).
             seeds = [train_seed(args.seed, 5, gen, t) for t in range(cfg.trials)]
-            tasks = [(np.asarray(s, np.float32), sd, cfg.max_steps) for s in solutions for sd in seeds]
+            tasks = [(np.asarray(s, np.float32), sd, cfg.max_steps, cfg.patience) for s in solutions for sd in seeds]
             results = pool.map(evaluate_task, tasks, desc=f"gen {gen + 1} episodes")
             rewards = np.array([r for r, _ in results]).reshape(len(solutions), cfg.trials)
             return rewards.mean(axis=1)
+
+        def validate(state):
+            """Score this generation's best and the CMA-ES mean on validation tracks; keep the better."""
+            row = state["history"][-1]
+            seeds = eval_seeds(cfg.val_episodes, offset=VALIDATION_OFFSET)
+            for name, params in (("best", state["gen_best_params"]), ("mean", state["mean_params"])):
+                scores = evaluate_params(pool, np.asarray(params, np.float32), seeds, cfg.eval_max_steps, None)
+                row[f"val_{name}"] = float(scores.mean())
+                if scores.mean() > state.get("val_score", -np.inf):
+                    state["val_score"], state["val_params"] = float(scores.mean()), np.asarray(params)
+            row["val_selected"] = state["val_score"]
+
+        def on_generation(state):
+            if cfg.eval_every and state["generation"] % cfg.eval_every == 0:
+                validate(state)
+            chosen = np.asarray(state.get("val_params", state["best_params"]), np.float32)
+            with atomic_path(out / "best.npz") as tmp:
+                np.savez(tmp, params=chosen, mean=np.asarray(state["mean_params"], np.float32))
+            write_metrics_csv(out / "generations.csv", state["history"])
+            row = state["history"][-1]
+            tb.scalars("es", {k: v for k, v in row.items() if k != "generation"}, row["generation"])
+            write_json(
+                out / "config.json",
+                {
+                    **config,
+                    "generation": state["generation"],
+                    "selected_by": "validation" if "val_params" in state else "training fitness",
+                    "fingerprint": arrays_digest({"params": chosen}),
+                    "wall_s": state["wall_s"],
+                },
+            )
 
         state = run_cmaes(
             n_params,
@@ -135,16 +152,11 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         )
         if state["generation"] == 0:
             raise StageError("no generation ran; --generations must be positive")
-        on_generation(state)
         eval_path = out / "eval.json"
-        best = np.asarray(state["best_params"], np.float32)
+        best = np.asarray(state.get("val_params", state["best_params"]), np.float32)
         fp = arrays_digest({"params": best})
-        done = (
-            eval_path.exists()
-            and read_json(eval_path, "controller").get("fingerprint") == fp
-            and read_json(eval_path, "controller").get("episodes") == cfg.eval_episodes
-        )
-        if not done:
+        previous = read_json(eval_path, "controller") if eval_path.exists() else {}
+        if previous.get("fingerprint") != fp or previous.get("episodes") != cfg.eval_episodes:
             seeds = eval_seeds(cfg.eval_episodes)
             scores = evaluate_params(pool, best, seeds, cfg.eval_max_steps, "held-out episodes")
             result = {
@@ -173,6 +185,7 @@ def _plot(out: Path, history: list[dict], env: str) -> None:
             "mean": [r["reward_mean"] for r in history],
             "max": [r["reward_max"] for r in history],
             "best so far": [r["reward_best"] for r in history],
+            "validation (selected)": [r.get("val_selected", float("nan")) for r in history],
         },
         "generation",
         "episode reward",
