@@ -83,3 +83,27 @@ def evaluate_task(task: tuple[np.ndarray, int, int, int]) -> tuple[float, int]:
     agent = Agent(w["encoder"], w["rnn"], params, w["inputs"], w["spec"].map_actions, w["spec"].controller_outputs)
     total, steps, _ = run_episode(_env(max_steps), agent, env_seed, patience, w["spec"].step_penalty)
     return total, steps
+
+
+def init_random_worker(env_name: str, fast_env: bool) -> None:
+    """Worker set-up for the uniform random policy (the baseline): just the env."""
+    from worldmodels.envs import make_env
+    from worldmodels.envs.registry import get_spec
+
+    _WORKER.clear()
+    _WORKER.update(spec=get_spec(env_name), env_name=env_name, fast_env=fast_env, envs={}, make_env=make_env)
+
+
+def random_policy_task(task: tuple[int, int]) -> tuple[float, int]:
+    """(env seed, max steps) -> (total reward, steps) of uniform random actions, in a worker."""
+    env_seed, max_steps = task
+    env = _env(max_steps)
+    env.reset(seed=int(env_seed))
+    env.action_space.seed(int(env_seed))
+    total, steps, done = 0.0, 0, False
+    while not done:
+        _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        total += float(reward)
+        steps += 1
+        done = terminated or truncated
+    return total, steps

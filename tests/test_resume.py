@@ -1,0 +1,84 @@
+"""Stages 2 and 4 resume from their checkpoints to the same result as an uninterrupted run."""
+
+import numpy as np
+import pytest
+from conftest import make_fake_rollout
+
+from worldmodels.agent import load_npz
+from worldmodels.artifacts import StageError
+from worldmodels.cli import RunArgs
+from worldmodels.config import make_stage_config
+from worldmodels.data import save_rollout
+from worldmodels.stages.encode import encode_rollouts
+from worldmodels.stages.train_rnn import train_rnn
+from worldmodels.stages.train_vae import train_vae
+
+
+def fake_data(root, rng, episodes=3, T=40):
+    for i in range(episodes):
+        obs, action, reward, term, trunc = make_fake_rollout(rng, T=T)
+        # Smooth frames so the VAE has something to learn.
+        obs[:] = (np.linspace(0, 255, 64)[None, :, None, None] * (i + 1) / episodes).astype(np.uint8)
+        save_rollout(root / "rollouts" / f"s0_e{i:06d}.npz", obs, action, reward, term, trunc)
+
+
+def args_for(root):
+    return RunArgs(env="carracing", preset="tiny", data_dir=root, seed=0, workers=1)
+
+
+def vision_cfg(**kw):
+    return make_stage_config("vision", "carracing", "tiny", {"batch_size": 16, "shuffle_buffer": 50, **kw})
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    root = tmp_path_factory.mktemp("straight")
+    fake_data(root, np.random.default_rng(0))
+    train_vae(args_for(root), vision_cfg(epochs=2))
+    encode_rollouts(args_for(root), make_stage_config("encode", "carracing", "tiny"))
+    train_rnn(args_for(root), make_stage_config("memory", "carracing", "tiny", {"steps": 20}))
+    return root
+
+
+def test_vae_resumed_equals_uninterrupted(straight, tmp_path):
+    fake_data(tmp_path, np.random.default_rng(0))
+    train_vae(args_for(tmp_path), vision_cfg(epochs=1))  # "killed" after epoch 1
+    train_vae(args_for(tmp_path), vision_cfg(epochs=2))  # the rerun continues
+    a, b = load_npz(straight / "vision" / "encoder.npz"), load_npz(tmp_path / "vision" / "encoder.npz")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_rnn_resumed_equals_uninterrupted(straight, tmp_path):
+    import shutil
+
+    shutil.copytree(straight / "rollouts", tmp_path / "rollouts")
+    shutil.copytree(straight / "vision", tmp_path / "vision")
+    shutil.copytree(straight / "series", tmp_path / "series")
+    train_rnn(args_for(tmp_path), make_stage_config("memory", "carracing", "tiny", {"steps": 10}))
+    train_rnn(args_for(tmp_path), make_stage_config("memory", "carracing", "tiny", {"steps": 20}))
+    a, b = load_npz(straight / "memory" / "rnn.npz"), load_npz(tmp_path / "memory" / "rnn.npz")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_checkpoint_from_other_settings_is_refused(straight, tmp_path):
+    import shutil
+
+    shutil.copytree(straight / "rollouts", tmp_path / "rollouts")
+    shutil.copytree(straight / "vision", tmp_path / "vision")
+    with pytest.raises(StageError, match="other settings.*z_size"):
+        train_vae(args_for(tmp_path), vision_cfg(epochs=3, z_size=4))
+
+
+def test_series_from_another_vision_model_is_refused(straight, tmp_path):
+    import shutil
+
+    for d in ("rollouts", "vision", "series"):
+        shutil.copytree(straight / d, tmp_path / d)
+    import h5py
+
+    with h5py.File(tmp_path / "series" / "series.h5", "r+") as f:
+        f.attrs["vision_fingerprint"] = "0000000000000000"
+    with pytest.raises(StageError, match="encoded by another vision model.*03_generate_rnn_data"):
+        train_rnn(args_for(tmp_path), make_stage_config("memory", "carracing", "tiny"))
