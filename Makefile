@@ -37,7 +37,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
-	$(PY) bench/env_steps.py
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
 
 clean-data:
 	rm -rf $(DATA_DIR)
