@@ -132,3 +132,17 @@ def test_series_write_and_read(tmp_path, rng):
 def test_series_missing_says_what_to_run(tmp_path):
     with pytest.raises(StageError, match="03_generate_rnn_data"):
         open_series(tmp_path / "series.h5", "python 03_generate_rnn_data.py")
+
+
+def test_rollout_files_checks_every_header_up_front(tmp_path, rng):
+    d = tmp_path / "rollouts"
+    save_rollout(d / "a.npz", *make_fake_rollout(rng, T=5))
+    save_rollout(d / "b.npz", *make_fake_rollout(rng, T=5))
+    assert [f.name for f in rollout_files(d)] == ["a.npz", "b.npz"]
+    (d / "b.npz").write_bytes((d / "b.npz").read_bytes()[:-100])  # truncated: central directory lost
+    with pytest.raises(StageError, match="b.npz is corrupt"):
+        rollout_files(d)
+    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+    np.savez(d / "b.npz", obs=obs, action=action[:4], reward=reward, terminated=term, truncated=trunc)
+    with pytest.raises(StageError, match="b.npz: action has shape"):
+        rollout_files(d)

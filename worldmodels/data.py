@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def load_rollout(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, n
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise StageError(
             f"{path} is corrupt ({type(e).__name__}: {e}); delete it and rerun "
             "`python 01_generate_data.py` with the same flags to collect it again"
@@ -85,12 +86,48 @@ def load_rollout(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, n
     return arrays
 
 
+def inspect_rollout(path: Path) -> int:
+    """Check a rollout's keys, dtypes and shapes from its headers alone (no decompression of the
+    frames); return its length. A truncated or malformed file raises StageError naming it."""
+    fix = "delete it and rerun `python 01_generate_data.py` with the same flags"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            headers = {}
+            for name in zf.namelist():
+                with zf.open(name) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(fh)
+                headers[name.removesuffix(".npy")] = (shape, dtype)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise StageError(f"{path} is corrupt ({type(e).__name__}: {e}); {fix}") from e
+    missing = sorted(set(ROLLOUT_DTYPES) - set(headers))
+    if missing:
+        raise StageError(f"{path}: missing keys {missing}; {fix}")
+    T = headers["obs"][0][0] if headers["obs"][0] else 0
+    if T == 0 or tuple(headers["obs"][0][1:]) != FRAME_SHAPE:
+        raise StageError(f"{path}: obs shape {headers['obs'][0]}, want [T,64,64,3]; {fix}")
+    for k, dt in ROLLOUT_DTYPES.items():
+        shape, dtype = headers[k]
+        if dtype != np.dtype(dt):
+            raise StageError(f"{path}: {k} dtype {dtype}, want {np.dtype(dt)}; {fix}")
+        if not shape or shape[0] != T:
+            raise StageError(f"{path}: {k} has shape {shape}, obs has {T} steps; {fix}")
+    return int(T)
+
+
 def rollout_files(rollout_dir: Path, hint: str = "python 01_generate_data.py") -> list[Path]:
     """Sorted rollout files, or a StageError when there are none."""
     files = sorted(Path(rollout_dir).glob("*.npz")) if Path(rollout_dir).is_dir() else []
     files = [f for f in files if not f.name.startswith(".")]
     if not files:
         raise StageError(f"no rollouts in {rollout_dir}; run `{hint}` first")
+    for f in files:
+        inspect_rollout(f)
     return files
 
 
