@@ -17,7 +17,7 @@ from tqdm import tqdm
 from worldmodels.artifacts import Paths, arrays_digest, atomic_path, fix_hint, text_digest, write_json
 from worldmodels.cli import RunArgs
 from worldmodels.config import VisionConfig
-from worldmodels.data import load_rollout, rollout_files, shuffled_batches, split_heldout
+from worldmodels.data import inspect_rollout, load_rollout, rollout_files, shuffled_batches, split_heldout
 from worldmodels.plots import save_image_grid
 from worldmodels.training import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
 
@@ -72,6 +72,7 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     tb = TensorBoard(out / "tensorboard")
     held = heldout_frames(held_files)
+    total_frames = sum(inspect_rollout(f) for f in train_files)
 
     def evaluate() -> dict[str, float]:
         if len(held) == 0:
@@ -91,7 +92,14 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
         batches = shuffled_batches(
             train_files, cfg.batch_size, cfg.shuffle_buffer, args.seed, epoch, cfg.max_frames_per_epoch
         )
-        bar = tqdm(batches, desc=f"vae epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+        n_frames = min(total_frames, cfg.max_frames_per_epoch or total_frames)
+        bar = tqdm(
+            batches,
+            desc=f"vae epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            leave=False,
+            total=-(-n_frames // cfg.batch_size),
+        )
         for batch in bar:
             vae.reset_metrics()
             logs = vae.train_on_batch(batch, return_dict=True)
