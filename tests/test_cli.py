@@ -35,7 +35,10 @@ def test_paper_preset_has_papers_settings():
         (["--population", "0"], "must be positive"),
         (["--sigma0", "-1"], "must be positive"),
         (["--workers", "0"], "must be positive"),
-        (["--inputs", "zc"], "'zh' or 'z'"),
+        (["--inputs", "zc"], "'zh', 'zch' or 'z'"),
+        (["--in", "moon"], "'real' or 'dream'"),
+        (["--temperature", "-1"], "must be >= 0"),
+        (["--name", "../x"], "plain directory name"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(argv, message, capsys):

@@ -91,8 +91,7 @@ class Agent:
 
     def act(self, frames: np.ndarray) -> np.ndarray:
         z, _ = self.encoder(frames)
-        h = self.state[0]
-        x = np.concatenate([z, h], axis=-1) if self.inputs == "zh" else z
+        x = ctrl.controller_input(z, self.state[0], self.state[1], self.inputs)
         action = self.map_actions(x @ self.W + self.b)
         self.state = self.rnn.step(z, action, self.state)
         return action

@@ -32,7 +32,7 @@ class RunArgs:
 
 
 def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
-    flag = "--" + f.name.replace("_", "-")
+    flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
     help_text = f.metadata.get("help", "") + " (default: from the preset)"
     if isinstance(f.default, bool):
         parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)

@@ -10,12 +10,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-ENVS = ("carracing",)
+ENVS = ("carracing", "doom")
 PRESET_NAMES = ("tiny", "laptop", "paper")
 
 
-def _f(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
-    return field(default=default, metadata={"help": help})
+def _f(default: Any, help: str, flag: str | None = None) -> Any:  # noqa: A002 - mirrors argparse's name
+    """A config field with its --help text (and its flag name, when not the field's name)."""
+    return field(default=default, metadata={"help": help, "flag": flag})
 
 
 @dataclass
@@ -24,7 +25,7 @@ class CollectConfig:
 
     episodes: int = _f(100, "number of episodes (rollout files) to collect")
     max_steps: int = _f(1000, "cap on steps per collected episode")
-    policy: str = _f("pursuit", "exploration policy: 'pursuit' (noisy track follower) or 'random'")
+    policy: str = _f("pursuit", "exploration policy: 'pursuit' (carracing: noisy track follower) or 'random'")
     fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
 
 
@@ -70,7 +71,10 @@ class MemoryConfig:
 class ControllerConfig:
     """Stage 5: the linear controller trained by CMA-ES (paper, section 3.3)."""
 
-    inputs: str = _f("zh", "controller inputs: 'zh' (full world model) or 'z' (the 'V only' ablation)")
+    inputs: str = _f("zh", "controller inputs: 'zh' (full world model), 'zch' (doom: z, cell, hidden), 'z' (V only)")
+    train_in: str = _f("real", "where CMA-ES scores candidates: 'real' env, or 'dream' (inside M)", flag="--in")
+    temperature: float = _f(1.0, "dream temperature tau: mixture logits / tau, sigma * sqrt(tau)")
+    name: str = _f("controller", "output directory under the data dir (a sweep writes one per temperature)")
     population: int = _f(64, "CMA-ES population size")
     trials: int = _f(16, "episodes per candidate; its fitness is the mean")
     generations: int = _f(100, "CMA-ES generations")
@@ -153,7 +157,39 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 # Per-environment overrides on top of PRESETS (doom arrives with its own file in envs/).
-ENV_PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {"carracing": {}}
+# Doom (paper, section 4): z 64, LSTM 512, the controller sees [z c h], trained in the dream at
+# tau 1.15, episodes capped at 2100 steps; exploration is random (survival needs no driving skill).
+_DOOM_CONTROLLER = {"inputs": "zch", "train_in": "dream", "temperature": 1.15, "patience": 0}
+ENV_PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "carracing": {},
+    "doom": {
+        "tiny": {
+            "collect": {"policy": "random", "episodes": 4, "max_steps": 60},
+            "controller": {**_DOOM_CONTROLLER, "trials": 2, "max_steps": 60, "eval_max_steps": 60},
+        },
+        "laptop": {
+            "collect": {"policy": "random", "episodes": 300, "max_steps": 2100},
+            "vision": {"z_size": 64, "epochs": 5, "learning_rate": 1e-3},
+            "memory": {"steps": 3000, "seq_len": 100, "batch_size": 64},
+            "controller": {
+                **_DOOM_CONTROLLER,
+                "population": 32,
+                "trials": 8,
+                "generations": 60,
+                "max_steps": 2100,
+                "eval_max_steps": 2100,
+                "eval_every": 10,
+                "val_episodes": 8,
+            },
+        },
+        "paper": {
+            "collect": {"policy": "random", "episodes": 10000, "max_steps": 2100},
+            "vision": {"z_size": 64},
+            "memory": {"rnn_size": 512, "seq_len": 500},
+            "controller": {**_DOOM_CONTROLLER, "max_steps": 2100, "eval_max_steps": 2100},
+        },
+    },
+}
 
 
 def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, Any] | None = None):
@@ -172,7 +208,7 @@ def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, An
     return cfg
 
 
-CAN_BE_ZERO = ("max_frames_per_epoch", "eval_every", "heldout_episodes", "patience")
+CAN_BE_ZERO = ("max_frames_per_epoch", "eval_every", "heldout_episodes", "patience", "temperature")
 
 
 def validate(cfg: Any) -> None:
@@ -189,9 +225,14 @@ def validate(cfg: Any) -> None:
             raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
         if isinstance(v, int) and v < 0:
             raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")
-        if isinstance(v, float) and f.name != "kl_tolerance" and v <= 0:
+        if isinstance(v, float) and f.name in CAN_BE_ZERO and v < 0:
+            raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")
+        if isinstance(v, float) and f.name not in CAN_BE_ZERO + ("kl_tolerance",) and v <= 0:
             raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
-    if isinstance(cfg, ControllerConfig) and cfg.inputs not in ("zh", "z"):
-        raise ValueError(f"--inputs must be 'zh' or 'z', got {cfg.inputs!r}")
-    if isinstance(cfg, CollectConfig) and cfg.policy not in ("pursuit", "random"):
-        raise ValueError(f"--policy must be 'pursuit' or 'random', got {cfg.policy!r}")
+    if isinstance(cfg, ControllerConfig):
+        if cfg.inputs not in ("zh", "zch", "z"):
+            raise ValueError(f"--inputs must be 'zh', 'zch' or 'z', got {cfg.inputs!r}")
+        if cfg.train_in not in ("real", "dream"):
+            raise ValueError(f"--in must be 'real' or 'dream', got {cfg.train_in!r}")
+        if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
+            raise ValueError(f"--name must be a plain directory name, got {cfg.name!r}")

@@ -6,12 +6,27 @@ import numpy as np
 
 
 def input_size(z_size: int, rnn_size: int, inputs: str) -> int:
-    """Size of the controller's input: [z h] for 'zh', [z] for the 'V only' ablation."""
+    """Size of the controller's input: [z h] for 'zh', [z c h] for 'zch' (doom), [z] for 'V only'."""
+    sizes = {"zh": z_size + rnn_size, "zch": z_size + 2 * rnn_size, "z": z_size}
+    if inputs not in sizes:
+        raise ValueError(f"unknown controller inputs {inputs!r}; use 'zh', 'zch' or 'z'")
+    return sizes[inputs]
+
+
+def controller_input(z: np.ndarray, h: np.ndarray, c: np.ndarray, inputs: str) -> np.ndarray:
+    """The controller's input [B, n_in] from z [B,z], M's hidden h and cell c [B,units]."""
     if inputs == "zh":
-        return z_size + rnn_size
-    if inputs == "z":
-        return z_size
-    raise ValueError(f"unknown controller inputs {inputs!r}; use 'zh' or 'z'")
+        return np.concatenate([z, h], axis=-1)
+    if inputs == "zch":
+        return np.concatenate([z, c, h], axis=-1)
+    return z
+
+
+def batched_outputs(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Outputs [B, n_out] of B controllers at once: x [B,n_in], W [B,n_in,n_out] (or shared [n_in,n_out])."""
+    if w.ndim == 2:
+        return x @ w + b
+    return np.einsum("bi,bio->bo", x, w) + b
 
 
 def param_count(z_size: int, rnn_size: int, outputs: int, inputs: str = "zh") -> int:

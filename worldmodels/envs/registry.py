@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
@@ -15,21 +15,43 @@ class EnvSpec:
 
     name: str
     action_dim: int
+    """Size of the action vector stored in rollouts and fed to M."""
     controller_outputs: int
     make: Callable[..., gym.Env]
     map_actions: Callable[[np.ndarray], np.ndarray]
     """Controller outputs [..., controller_outputs] -> env actions [..., action_dim] (paper's squashing)."""
+    policies: dict = field(default_factory=dict)
+    """Exploration policies for stage 1: name -> class(rng), called as policy(env) -> action."""
     step_penalty: float = 0.0
     """Reward the env gives per step when nothing else happens (CarRacing: -0.1)."""
+    paper_score: float | None = None
+    random_score: float | None = None
 
 
 def _carracing_spec() -> EnvSpec:
     from worldmodels.envs import carracing
 
-    return EnvSpec("carracing", 3, 3, carracing.make_carracing, carracing.map_actions, step_penalty=-0.1)
+    return EnvSpec(
+        "carracing",
+        3,
+        3,
+        carracing.make_carracing,
+        carracing.map_actions,
+        carracing.POLICIES,
+        step_penalty=-0.1,
+        paper_score=906.0,
+    )
 
 
-_FACTORIES = {"carracing": _carracing_spec}
+def _doom_spec() -> EnvSpec:
+    from worldmodels.envs import doom
+
+    return EnvSpec(
+        "doom", 1, 1, doom.make_doom, doom.map_actions, doom.POLICIES, paper_score=1092.0, random_score=210.0
+    )
+
+
+_FACTORIES = {"carracing": _carracing_spec, "doom": _doom_spec}
 ENV_SPECS = tuple(_FACTORIES)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.artifacts import Paths, write_json
+from worldmodels.artifacts import Paths, StageError, write_json
 from worldmodels.cli import RunArgs
 from worldmodels.config import CollectConfig
 from worldmodels.data import save_rollout
@@ -24,12 +24,12 @@ def rollout_name(seed: int, index: int) -> str:
 def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     """Run one episode and write it; returns its length. Runs in a worker (no TensorFlow)."""
     env_name, cfg, seed, index, out = task
-    from worldmodels.envs import make_env
-    from worldmodels.envs.carracing import POLICIES
+    from worldmodels.envs.registry import get_spec
 
     rng = np.random.default_rng([seed, index])
-    env = make_env(env_name, max_steps=cfg["max_steps"], fast=cfg["fast_env"])
-    policy = POLICIES[cfg["policy"]](rng)
+    spec = get_spec(env_name)
+    env = spec.make(max_steps=cfg["max_steps"], fast=cfg["fast_env"])
+    policy = spec.policies[cfg["policy"]](rng)
     obs, _ = env.reset(seed=train_seed(seed, index))
     frames, actions, rewards, terms, truncs = [], [], [], [], []
     done = False
@@ -49,6 +49,11 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
 
 def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
     """Collect cfg.episodes episodes, skipping those already on disk. Returns the rollouts dir."""
+    from worldmodels.envs.registry import get_spec
+
+    policies = get_spec(args.env).policies
+    if cfg.policy not in policies:
+        raise StageError(f"--policy {cfg.policy} is not available for {args.env}; choose {', '.join(policies)}")
     out_dir = Paths(args.data_dir).rollouts
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [i for i in range(cfg.episodes) if not (out_dir / rollout_name(args.seed, i)).exists()]

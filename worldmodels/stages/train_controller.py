@@ -1,7 +1,8 @@
-"""Stage 5: train C with CMA-ES in the real environment, V and M in the loop (numpy, in workers),
-then score the best controller on held-out tracks.
+"""Stage 5: train C with CMA-ES in the real environment (V and M in the loop, numpy, in workers) or
+entirely inside the dream M generates (`--in dream`, the whole population as one batch through M),
+then score the chosen controller on held-out episodes of the real environment.
 
-Writes controller/: es_state.pkl (every generation; rerunning resumes), best.npz, config.json,
+Writes controller/ (or --name): es_state.pkl (every generation; rerunning resumes), best.npz, config.json,
 generations.csv, tensorboard/, cmaes.png, eval.json.
 """
 
@@ -27,7 +28,6 @@ from worldmodels.training import write_metrics_csv
 
 log = logging.getLogger(__name__)
 
-PAPER_SCORES = {"carracing": 906.0}
 VALIDATION_OFFSET = 10**6
 """Validation tracks (for choosing the controller) start at this offset among the held-out seeds;
 the final score uses offsets 0..N-1, so choosing and scoring never share a track."""
@@ -52,16 +52,49 @@ def load_memory(args: RunArgs, vision_cfg: dict) -> dict:
     return mem
 
 
-def evaluate_params(pool: TaskPool, params: np.ndarray, seeds: list[int], max_steps: int, desc: str) -> np.ndarray:
-    """Total rewards float64 [len(seeds)] of one controller on the given env seeds."""
-    results = pool.map(evaluate_task, [(params, s, max_steps, 0) for s in seeds], desc=desc)
-    return np.array([r for r, _ in results], np.float64)
+class Dream:
+    """Dream-side evaluation for stage 5: M (numpy) and the first frames of the real rollouts."""
+
+    def __init__(self, args: RunArgs, mem: dict, cfg: ControllerConfig, spec):
+        from worldmodels.agent import NumpyMDNRNN, load_npz
+        from worldmodels.data import open_series
+
+        paths = Paths(args.data_dir)
+        self.rnn = NumpyMDNRNN(load_npz(paths.memory / "rnn.npz"))
+        with open_series(paths.series, fix_hint("series", args)) as f:
+            if str(f.attrs.get("fingerprint")) != mem["inputs"]["series"]:
+                raise StageError(
+                    f"{paths.series} is not the series M was trained on; rerun `{fix_hint('memory', args)}`"
+                )
+            starts = f["episode_starts"][:-1]
+            self.init_mu, self.init_logvar = f["mu"][:][starts], f["logvar"][:][starts]
+        self.cfg, self.spec = cfg, spec
+
+    def scores(self, params: np.ndarray, seeds: list[int], max_steps: int) -> np.ndarray:
+        """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""
+        from worldmodels.envs.dream import dream_rollouts
+
+        starts = np.array([np.random.default_rng([s, 2]).integers(len(self.init_mu)) for s in seeds])
+        total, _ = dream_rollouts(
+            self.rnn,
+            np.asarray(params, np.float32),
+            self.cfg.inputs,
+            self.spec.controller_outputs,
+            self.spec.map_actions,
+            self.init_mu[starts],
+            self.init_logvar[starts],
+            seeds,
+            self.cfg.temperature,
+            max_steps,
+        )
+        return total
 
 
 def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
-    """Run CMA-ES (resuming if a state exists), then score the best controller; returns controller/."""
+    """Run CMA-ES in the real env or the dream (resuming if a state exists), then score the chosen
+    controller on held-out episodes (of the real env, and of the dream when trained there)."""
     paths = Paths(args.data_dir)
-    out = paths.controller
+    out = args.data_dir / cfg.name
     vision_cfg, _ = load_vision(args)
     mem = load_memory(args, vision_cfg)
     spec = get_spec(args.env)
@@ -77,8 +110,14 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
     }
     out.mkdir(parents=True, exist_ok=True)
     log.info(
-        "controller: %d inputs (%s) -> %d outputs, %d parameters", n_in, cfg.inputs, spec.controller_outputs, n_params
+        "controller: %d inputs (%s) -> %d outputs, %d parameters, trained in the %s",
+        n_in,
+        cfg.inputs,
+        spec.controller_outputs,
+        n_params,
+        cfg.train_in,
     )
+    dream = Dream(args, mem, cfg, spec) if cfg.train_in == "dream" else None
 
     from worldmodels.training import TensorBoard
 
@@ -89,6 +128,8 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         "preset": args.preset,
         "seed": args.seed,
         "inputs": cfg.inputs,
+        "trained_in": cfg.train_in,
+        "temperature": cfg.temperature,
         "z_size": vision_cfg["z_size"],
         "rnn_size": mem["rnn_size"],
         "outputs": spec.controller_outputs,
@@ -100,20 +141,33 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
     init_args = (args.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
     with TaskPool(args.workers, init_worker, init_args) as pool:
 
+        def real_scores(params_list, seeds, max_steps, patience, desc):
+            tasks = [(np.asarray(p, np.float32), s, max_steps, patience) for p, s in zip(params_list, seeds)]
+            return np.array([r for r, _ in pool.map(evaluate_task, tasks, desc=desc)], np.float64)
+
         def evaluate(solutions, gen):
-            # Every candidate of a generation meets the same tracks (common random numbers).
+            # Every candidate of a generation meets the same episodes (common random numbers).
             seeds = [train_seed(args.seed, 5, gen, t) for t in range(cfg.trials)]
-            tasks = [(np.asarray(s, np.float32), sd, cfg.max_steps, cfg.patience) for s in solutions for sd in seeds]
-            results = pool.map(evaluate_task, tasks, desc=f"gen {gen + 1} episodes")
-            rewards = np.array([r for r, _ in results]).reshape(len(solutions), cfg.trials)
-            return rewards.mean(axis=1)
+            params = [s for s in solutions for _ in seeds]
+            all_seeds = seeds * len(solutions)
+            if dream is not None:
+                rewards = dream.scores(np.stack(params), all_seeds, cfg.max_steps)
+            else:
+                rewards = real_scores(params, all_seeds, cfg.max_steps, cfg.patience, f"gen {gen + 1} episodes")
+            return rewards.reshape(len(solutions), cfg.trials).mean(axis=1)
+
+        def held_out(params, n, offset, desc):
+            """Scores on held-out episodes, where the controller trains (dream or real)."""
+            seeds = eval_seeds(n, offset)
+            if dream is not None:
+                return dream.scores(np.stack([params] * n), seeds, cfg.eval_max_steps)
+            return real_scores([params] * n, seeds, cfg.eval_max_steps, 0, desc)
 
         def validate(state):
-            """Score this generation's best and the CMA-ES mean on validation tracks; keep the better."""
+            """Score this generation's best and the CMA-ES mean on validation episodes; keep the better."""
             row = state["history"][-1]
-            seeds = eval_seeds(cfg.val_episodes, offset=VALIDATION_OFFSET)
             for name, params in (("best", state["gen_best_params"]), ("mean", state["mean_params"])):
-                scores = evaluate_params(pool, np.asarray(params, np.float32), seeds, cfg.eval_max_steps, None)
+                scores = held_out(np.asarray(params, np.float32), cfg.val_episodes, VALIDATION_OFFSET, None)
                 row[f"val_{name}"] = float(scores.mean())
                 if scores.mean() > state.get("val_score", -np.inf):
                     state["val_score"], state["val_params"] = float(scores.mean()), np.asarray(params)
@@ -158,26 +212,34 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         previous = read_json(eval_path, "controller") if eval_path.exists() else {}
         if previous.get("fingerprint") != fp or previous.get("episodes") != cfg.eval_episodes:
             seeds = eval_seeds(cfg.eval_episodes)
-            scores = evaluate_params(pool, best, seeds, cfg.eval_max_steps, "held-out episodes")
+            scores = real_scores([best] * len(seeds), seeds, cfg.eval_max_steps, 0, "held-out episodes")
             result = {
-                "real": {"mean": float(scores.mean()), "std": float(scores.std()), "scores": scores.tolist()},
+                "real": _summary(scores),
+                "trained_in": cfg.train_in,
                 "episodes": cfg.eval_episodes,
                 "max_steps": cfg.eval_max_steps,
                 "seeds": [seeds[0], seeds[-1]],
                 "fingerprint": fp,
                 "generation": state["generation"],
             }
+            if dream is not None:
+                result["dream"] = _summary(held_out(best, cfg.eval_episodes, 0, None))
+                result["temperature"] = cfg.temperature
             write_json(eval_path, result)
-            log.info("held-out score over %d episodes: %.1f +- %.1f", len(scores), scores.mean(), scores.std())
-    _plot(out, state["history"], args.env)
+            log.info("held-out real score over %d episodes: %.1f +- %.1f", len(scores), scores.mean(), scores.std())
+    _plot(out, state["history"], args.env, spec.paper_score)
     return out
 
 
-def _plot(out: Path, history: list[dict], env: str) -> None:
+def _summary(scores: np.ndarray) -> dict:
+    return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": np.asarray(scores).tolist()}
+
+
+def _plot(out: Path, history: list[dict], env: str, paper_score: float | None) -> None:
     from worldmodels.plots import plot_curves
 
     gens = [r["generation"] for r in history]
-    refs = {f"paper {PAPER_SCORES[env]:.0f}": PAPER_SCORES[env]} if env in PAPER_SCORES else {}
+    refs = {f"paper {paper_score:.0f}": paper_score} if paper_score is not None else {}
     plot_curves(
         out / "cmaes.png",
         gens,
