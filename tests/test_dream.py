@@ -33,7 +33,7 @@ def test_temperature_zero_gives_the_most_likely_components_mean(rng):
     u, eps = rng.random((5, Z)), rng.normal(size=(5, Z))
     z0 = sample_next_z(mix, Z, K, 0.0, u, eps)
     m = mix.reshape(5, Z, 3 * K)
-    expect = np.take_along_axis(m[..., K:2 * K], np.argmax(m[..., :K], -1)[..., None], -1)[..., 0]
+    expect = np.take_along_axis(m[..., K : 2 * K], np.argmax(m[..., :K], -1)[..., None], -1)[..., 0]
     np.testing.assert_array_equal(z0, expect)
     # As tau -> 0, sampling converges to that point whatever the noise.
     np.testing.assert_allclose(sample_next_z(mix, Z, K, 1e-8, u, eps), expect, atol=1e-3)
@@ -96,8 +96,18 @@ def test_batched_population_equals_one_episode_at_a_time(rng):
     total, steps = dream_rollouts(rnn, params, "zch", 1, doom_actions, mu[starts], logvar[starts], seeds, 1.15, 200)
     assert len(set(steps.tolist())) > 1  # episodes end at different times: the masking is exercised
     for i in range(P):
-        t1, s1 = dream_rollouts(rnn, params[i:i + 1], "zch", 1, doom_actions, mu[starts[i:i + 1]],
-                                logvar[starts[i:i + 1]], seeds[i:i + 1], 1.15, 200)
+        t1, s1 = dream_rollouts(
+            rnn,
+            params[i : i + 1],
+            "zch",
+            1,
+            doom_actions,
+            mu[starts[i : i + 1]],
+            logvar[starts[i : i + 1]],
+            seeds[i : i + 1],
+            1.15,
+            200,
+        )
         assert s1[0] == steps[i]
         assert t1[0] == pytest.approx(total[i], rel=1e-6)
     # The gymnasium DreamEnv, driven by the same controller, sees the same episode.

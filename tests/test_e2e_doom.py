@@ -38,8 +38,24 @@ def test_tiny_doom_pipeline_trains_in_the_dream_and_scores_in_the_game(doom):
 
 def test_temperature_sweep_writes_table_2(doom):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "worldmodels.sweep_temperature", "--env", "doom", "--preset", "tiny",
-           "--data-dir", str(doom), "--workers", "2", "--generations", "1", "--temperatures", "0.5", "1.15"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "worldmodels.sweep_temperature",
+        "--env",
+        "doom",
+        "--preset",
+        "tiny",
+        "--data-dir",
+        str(doom),
+        "--workers",
+        "2",
+        "--generations",
+        "1",
+        "--temperatures",
+        "0.5",
+        "1.15",
+    ]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
     rows = (doom / "temperature_sweep.csv").read_text().strip().splitlines()
     assert rows[0].startswith("temperature,dream_mean,dream_std,real_mean,real_std")

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,24 @@ SCRIPTS = {
     "memory": "04_train_rnn.py",
     "controller": "05_train_controller.py",
 }
+
+
+FAULT_ENV = "WORLDMODELS_FAULT"
+"""Fault injection for the crash tests: "NAME:N" makes the process SIGKILL itself at the N-th time
+it reaches fault_point(NAME). Unset in normal use (then fault_point costs one dict lookup)."""
+_fault_counts: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A place where the crash tests may kill the process (see FAULT_ENV)."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    want, _, n = spec.partition(":")
+    if want == name:
+        _fault_counts[name] = _fault_counts.get(name, 0) + 1
+        if _fault_counts[name] == int(n):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class StageError(Exception):
@@ -79,10 +98,21 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        fault_point("write")  # the temporary is complete, the rename has not happened
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def clean_temporaries(directory: Path) -> int:
+    """Delete temporaries that a killed run left in `directory` (never a finished artifact)."""
+    n = 0
+    if Path(directory).is_dir():
+        for p in Path(directory).glob(".tmp*"):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
 
 
 def write_json(path: Path, obj: Any) -> None:

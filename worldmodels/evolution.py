@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import StageError, atomic_path
+from worldmodels.artifacts import StageError, atomic_path, fault_point
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def run_cmaes(
         gen = state["generation"]
         solutions = es.ask()
         rewards = np.asarray(evaluate(solutions, gen), np.float64)
+        fault_point("generation")  # evaluated, not yet told: a kill here loses the whole generation
         es.tell(solutions, (-rewards).tolist())
         i = int(np.argmax(rewards))
         state["gen_best_params"] = np.asarray(solutions[i])

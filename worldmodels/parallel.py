@@ -10,9 +10,30 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from tqdm import tqdm
+
+from worldmodels.artifacts import StageError
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this worker when its parent dies, so a killed stage never
+    leaves orphaned workers behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_init(initializer: Callable | None, initargs: tuple) -> None:
+    _die_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 class TaskPool:
@@ -32,8 +53,8 @@ class TaskPool:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=mp.get_context("spawn"),
-                initializer=self.initializer,
-                initargs=self.initargs,
+                initializer=_worker_init,
+                initargs=(self.initializer, self.initargs),
             )
         return self
 
@@ -56,9 +77,15 @@ class TaskPool:
                     out.append(fn(t))
                     bar.update()
                 return out
-            futures = [self._executor.submit(fn, t) for t in tasks]
-            for f in futures:
-                f.add_done_callback(lambda _: bar.update())
-            return [f.result() for f in futures]
+            try:
+                futures = [self._executor.submit(fn, t) for t in tasks]
+                for f in futures:
+                    f.add_done_callback(lambda _: bar.update())
+                return [f.result() for f in futures]
+            except BrokenProcessPool as e:
+                raise StageError(
+                    "a worker process died (killed, or out of memory); everything finished so far is saved: "
+                    "rerun the same command to resume"
+                ) from e
         finally:
             bar.close()

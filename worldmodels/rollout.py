@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
+from worldmodels.artifacts import fault_point
 
 _WORKER: dict[str, Any] = {}
 """Per-process cache (env, models), filled once by init_worker so tasks only carry parameters."""
@@ -79,6 +80,7 @@ def run_episode(
 def evaluate_task(task: tuple[np.ndarray, int, int, int]) -> tuple[float, int]:
     """(controller params, env seed, max steps, patience) -> (total reward, steps), in a worker."""
     params, env_seed, max_steps, patience = task
+    fault_point("episode")
     w = _WORKER
     agent = Agent(w["encoder"], w["rnn"], params, w["inputs"], w["spec"].map_actions, w["spec"].controller_outputs)
     total, steps, _ = run_episode(_env(max_steps), agent, env_seed, patience, w["spec"].step_penalty)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.artifacts import Paths, StageError, write_json
+from worldmodels.artifacts import Paths, StageError, clean_temporaries, fault_point, write_json
 from worldmodels.cli import RunArgs
 from worldmodels.config import CollectConfig
 from worldmodels.data import save_rollout
@@ -43,6 +43,7 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
         truncs.append(truncated)
         done = terminated or truncated
     env.close()
+    fault_point("episode")
     save_rollout(Path(out), np.stack(frames), np.stack(actions), np.array(rewards), np.array(terms), np.array(truncs))
     return len(frames)
 
@@ -56,6 +57,7 @@ def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
         raise StageError(f"--policy {cfg.policy} is not available for {args.env}; choose {', '.join(policies)}")
     out_dir = Paths(args.data_dir).rollouts
     out_dir.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(out_dir)
     todo = [i for i in range(cfg.episodes) if not (out_dir / rollout_name(args.seed, i)).exists()]
     log.info(
         "%d of %d episodes on disk; collecting %d with %d workers",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import Paths, atomic_path, fix_hint, text_digest
+from worldmodels.artifacts import Paths, atomic_path, clean_temporaries, fault_point, fix_hint, text_digest
 from worldmodels.cli import RunArgs
 from worldmodels.config import EncodeConfig
 from worldmodels.data import load_rollout, rollout_files, write_series
@@ -31,11 +31,14 @@ def encode_rollouts(args: RunArgs, cfg: EncodeConfig) -> Path:
     vision_fp = vision_cfg["fingerprint"]
     parts_dir = paths.series.parent / "parts" / vision_fp
     parts_dir.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(parts_dir)
+    clean_temporaries(paths.series.parent)
 
     encode = tf.function(lambda x: vae.encode(tf.cast(x, tf.float32) / 255.0), reduce_retracing=True)
     todo = [f for f in files if not (parts_dir / f.name).exists()]
     log.info("%d of %d episodes already encoded", len(files) - len(todo), len(files))
     for f in tqdm(todo, desc="encoding episodes", unit="ep"):
+        fault_point("episode")
         ep = load_rollout(f)
         mus, logvars = [], []
         for i in range(0, len(ep["obs"]), cfg.batch_size):

@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from worldmodels import controller as ctrl
-from worldmodels.artifacts import Paths, StageError, arrays_digest, atomic_path, fix_hint, read_json, write_json
+from worldmodels.artifacts import (
+    Paths,
+    StageError,
+    arrays_digest,
+    atomic_path,
+    clean_temporaries,
+    fix_hint,
+    read_json,
+    write_json,
+)
 from worldmodels.cli import RunArgs
 from worldmodels.config import ControllerConfig
 from worldmodels.envs.registry import get_spec
@@ -109,6 +118,7 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         **{k: v for k, v in asdict(cfg).items() if k not in ("generations", "eval_episodes")},
     }
     out.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(out)
     log.info(
         "controller: %d inputs (%s) -> %d outputs, %d parameters, trained in the %s",
         n_in,

@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import Paths, StageError, arrays_digest, atomic_path, fix_hint, write_json
+from worldmodels.artifacts import (
+    Paths,
+    StageError,
+    arrays_digest,
+    atomic_path,
+    clean_temporaries,
+    fault_point,
+    fix_hint,
+    write_json,
+)
 from worldmodels.cli import RunArgs
 from worldmodels.config import MemoryConfig
 from worldmodels.data import open_series
@@ -120,6 +129,7 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
             meta = load_checkpoint(ckpt_path, model, optimizer, settings, fix_hint("memory", args))
             log.info("resuming from %s at step %d", ckpt_path, meta["step"])
         out.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(out)
         tb = TensorBoard(out / "tensorboard")
         val_batch = None
         if n_val:
@@ -135,6 +145,7 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
             model.seed_gen.state.assign(np.array([args.seed, step], dtype=model.seed_gen.state.dtype))
             sums = {}
             for s in range(step, end):
+                fault_point("step")
                 batch = sampler.batch(np.random.default_rng([args.seed, s]), cfg.batch_size)
                 model.reset_metrics()
                 logs = model.train_on_batch(batch, return_dict=True)

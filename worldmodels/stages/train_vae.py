@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import Paths, arrays_digest, atomic_path, fix_hint, text_digest, write_json
+from worldmodels.artifacts import (
+    Paths,
+    arrays_digest,
+    atomic_path,
+    clean_temporaries,
+    fault_point,
+    fix_hint,
+    text_digest,
+    write_json,
+)
 from worldmodels.cli import RunArgs
 from worldmodels.config import VisionConfig
 from worldmodels.data import inspect_rollout, load_rollout, rollout_files, shuffled_batches, split_heldout
@@ -70,6 +79,7 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
         meta = load_checkpoint(ckpt_path, vae, optimizer, settings, fix_hint("vision", args))
         log.info("resuming from %s at epoch %d", ckpt_path, meta["epoch"])
     out.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(out)
     tb = TensorBoard(out / "tensorboard")
     held = heldout_frames(held_files)
     total_frames = sum(inspect_rollout(f) for f in train_files)
@@ -101,6 +111,7 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
             total=-(-n_frames // cfg.batch_size),
         )
         for batch in bar:
+            fault_point("batch")
             vae.reset_metrics()
             logs = vae.train_on_batch(batch, return_dict=True)
             sums += len(batch) * np.array([float(logs["loss"]), float(logs["r_loss"]), float(logs["kl"])])
