@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import logging
 import os
 import sys
@@ -82,10 +83,19 @@ def parse(
 
 
 def run_stage(fn: Callable[[], Path]) -> None:
-    """Run a stage's function; turn a StageError into a clear message and exit status 1."""
+    """Run a stage's function; turn a StageError (or a full disk) into a clear message and exit 1."""
     try:
         out = fn()
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        print(
+            f"error: the disk is full ({e.filename or e}); nothing half-written was kept and finished "
+            "artifacts are intact: free some space and rerun the same command to resume",
+            file=sys.stderr,
+        )
         sys.exit(1)
     print(f"wrote {out}")
