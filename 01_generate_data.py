@@ -11,4 +11,4 @@ from worldmodels.stages.collect import generate_data
 
 if __name__ == "__main__":
     args, cfg, _ = parse("collect", __doc__)
-    run_stage(lambda: generate_data(args, cfg))
+    run_stage(lambda: generate_data(args, cfg), args, "01 collect")

@@ -12,4 +12,4 @@ from worldmodels.stages.train_vae import train_vae
 
 if __name__ == "__main__":
     args, cfg, _ = parse("vision", __doc__)
-    run_stage(lambda: train_vae(args, cfg))
+    run_stage(lambda: train_vae(args, cfg), args, "02 vision")

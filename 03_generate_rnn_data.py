@@ -11,4 +11,4 @@ from worldmodels.stages.encode import encode_rollouts
 
 if __name__ == "__main__":
     args, cfg, _ = parse("encode", __doc__)
-    run_stage(lambda: encode_rollouts(args, cfg))
+    run_stage(lambda: encode_rollouts(args, cfg), args, "03 encode")

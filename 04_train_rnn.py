@@ -11,4 +11,4 @@ from worldmodels.stages.train_rnn import train_rnn
 
 if __name__ == "__main__":
     args, cfg, _ = parse("memory", __doc__)
-    run_stage(lambda: train_rnn(args, cfg))
+    run_stage(lambda: train_rnn(args, cfg), args, "04 memory")

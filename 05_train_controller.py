@@ -13,4 +13,4 @@ from worldmodels.stages.train_controller import train_controller
 
 if __name__ == "__main__":
     args, cfg, _ = parse("controller", __doc__)
-    run_stage(lambda: train_controller(args, cfg))
+    run_stage(lambda: train_controller(args, cfg), args, "05 controller")

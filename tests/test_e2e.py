@@ -113,3 +113,52 @@ def test_mismatched_inputs_are_refused(pipeline, tmp_path):
     p = run("03_generate_rnn_data.py", empty, check=False)
     assert p.returncode == 1
     assert "rollouts" in p.stderr and "01_generate_data.py" in p.stderr
+
+
+def test_plots_report_and_video(pipeline, tmp_path):
+    import re
+
+    from PIL import Image
+
+    for png, size in [
+        ("vision/reconstructions.png", (8 * 64 * 2, 2 * 64 * 2)),
+        ("memory/predictions.png", (11 * 64 * 2, 3 * 64 * 2)),
+        ("controller/cmaes.png", None),
+    ]:
+        img = Image.open(pipeline / png)
+        assert img.format == "PNG"
+        if size:
+            assert img.size == size, png
+    report = (pipeline / "report.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", report)
+    assert {"vision/reconstructions.png", "memory/predictions.png", "controller/cmaes.png"} <= set(links)
+    assert all((pipeline / link).exists() for link in links)
+    assert "## Wall time per stage" in report and "| 05 controller |" in report and "## Score" in report
+
+    video = tmp_path / "run.mp4"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worldmodels.play",
+            "--model-dir",
+            str(pipeline),
+            "--episodes",
+            "2",
+            "--max-steps",
+            "15",
+            "--video",
+            str(video),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(video, format="FFMPEG") as r:
+        frames = [f for f in r]
+    assert len(frames) == 30  # 2 episodes x 15 steps
+    assert frames[0].shape == (64 * 4, (128 + 1) * 4, 3)

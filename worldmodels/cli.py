@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +83,12 @@ def parse(
     return RunArgs(ns.env, ns.preset, data_dir, ns.seed, workers), cfg, ns
 
 
-def run_stage(fn: Callable[[], Path]) -> None:
-    """Run a stage's function; turn a StageError (or a full disk) into a clear message and exit 1."""
+def run_stage(fn: Callable[[], Path], args: RunArgs | None = None, stage: str | None = None) -> None:
+    """Run a stage's function; turn a StageError (or a full disk) into a clear message and exit 1.
+
+    With args and stage: record the wall time and refresh data/<env>/report.md afterwards.
+    """
+    t0 = time.time()
     try:
         out = fn()
     except StageError as e:
@@ -98,4 +103,9 @@ def run_stage(fn: Callable[[], Path]) -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+    if args is not None and stage is not None:
+        from worldmodels.report import record_timing, write_report
+
+        record_timing(args.data_dir, stage, time.time() - t0)
+        print(f"report: {write_report(args.data_dir)}")
     print(f"wrote {out}")

@@ -237,7 +237,12 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
                 result["temperature"] = cfg.temperature
             write_json(eval_path, result)
             log.info("held-out real score over %d episodes: %.1f +- %.1f", len(scores), scores.mean(), scores.std())
-    _plot(out, state["history"], args.env, spec.paper_score)
+    random = (
+        read_json(args.data_dir / "evaluate_random.json", "controller")
+        if (args.data_dir / "evaluate_random.json").exists()
+        else {}
+    )
+    _plot(out, state["history"], args.env, spec.paper_score, random.get("mean", spec.random_score))
     return out
 
 
@@ -245,11 +250,13 @@ def _summary(scores: np.ndarray) -> dict:
     return {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "scores": np.asarray(scores).tolist()}
 
 
-def _plot(out: Path, history: list[dict], env: str, paper_score: float | None) -> None:
+def _plot(out: Path, history: list[dict], env: str, paper_score: float | None, random_score: float | None) -> None:
     from worldmodels.plots import plot_curves
 
     gens = [r["generation"] for r in history]
     refs = {f"paper {paper_score:.0f}": paper_score} if paper_score is not None else {}
+    if random_score is not None:
+        refs[f"random policy {random_score:.0f}"] = random_score
     plot_curves(
         out / "cmaes.png",
         gens,

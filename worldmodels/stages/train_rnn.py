@@ -199,4 +199,46 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
         },
     )
     _ = tf
+    try:
+        plot_predictions(args, arrays, out / "predictions.png")
+    except StageError as e:  # a missing frame file must not fail a finished training
+        log.warning("no predictions plot: %s", e)
     return out
+
+
+def plot_predictions(args: RunArgs, rnn_weights: dict, path: Path, horizon: int = 10) -> None:
+    """PNG: a held-out episode's real frames, V's reconstructions, and M's open-loop predictions
+    (most likely component, temperature 0, fed its own predictions and the real actions), decoded by V."""
+    import tensorflow as tf
+
+    from worldmodels.agent import NumpyMDNRNN
+    from worldmodels.data import load_rollout, rollout_files
+    from worldmodels.envs.dream import sample_next_z
+    from worldmodels.plots import save_image_grid
+
+    paths = Paths(args.data_dir)
+    _, vae = load_vision(args, need_keras=True)
+    files = rollout_files(paths.rollouts)
+    ep = load_rollout(files[-1])  # the last episode: held out from V and M's training
+    start = min(len(ep["obs"]) // 3, max(0, len(ep["obs"]) - horizon - 1))
+    frames = ep["obs"][start : start + horizon + 1]
+    actions = ep["action"][start : start + horizon]
+    mu, _ = vae.encode(tf.cast(frames, tf.float32) / 255.0)
+    mu = mu.numpy()
+    rnn = NumpyMDNRNN(rnn_weights)
+    state = rnn.initial_state(1)
+    z = mu[:1]
+    predicted = [mu[0]]
+    for t in range(len(actions)):
+        state = rnn.step(z, actions[t : t + 1], state)
+        mix, _, _ = rnn.heads(state[0])
+        zero = np.zeros_like(z)
+        z = sample_next_z(mix, z.shape[1], rnn.num_mixtures, 0.0, zero, zero).astype(np.float32)
+        predicted.append(z[0])
+
+    def decode(zs):
+        return (
+            (np.asarray(vae.decode(tf.constant(np.asarray(zs, np.float32)))) * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        )
+
+    save_image_grid(path, [frames, decode(mu), decode(predicted)])
