@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 PRESET ?= laptop
 ENV ?= carracing
 SEED ?= 0
-DATA_DIR ?= data/$(ENV)
+# The laptop preset (the default) uses data/<env>; other presets get their own directory.
+DATA_DIR ?= data/$(ENV)$(if $(filter laptop,$(PRESET)),,-$(PRESET))
 WORKERS ?=
 ARGS := --env $(ENV) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(if $(WORKERS),--workers $(WORKERS),)
 export SDL_VIDEODRIVER ?= dummy

@@ -162,3 +162,12 @@ def test_plots_report_and_video(pipeline, tmp_path):
         frames = [f for f in r]
     assert len(frames) == 30  # 2 episodes x 15 steps
     assert frames[0].shape == (64 * 4, (128 + 1) * 4, 3)
+
+
+def test_rollouts_with_other_settings_are_not_mixed(pipeline, tmp_path):
+    import shutil
+
+    shutil.copytree(pipeline / "rollouts", tmp_path / "rollouts")
+    p = run("01_generate_data.py", tmp_path, "--max-steps", "30", check=False)
+    assert p.returncode == 1 and "collected with other settings" in p.stderr
+    assert len(list((tmp_path / "rollouts").glob("*.npz"))) == 4

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.artifacts import Paths, StageError, clean_temporaries, fault_point, write_json
+from worldmodels.artifacts import Paths, StageError, clean_temporaries, fault_point, read_json, write_json
 from worldmodels.cli import RunArgs
 from worldmodels.config import CollectConfig
 from worldmodels.data import save_rollout
@@ -56,8 +56,24 @@ def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
     if cfg.policy not in policies:
         raise StageError(f"--policy {cfg.policy} is not available for {args.env}; choose {', '.join(policies)}")
     out_dir = Paths(args.data_dir).rollouts
+    cfg_dict = {"max_steps": cfg.max_steps, "policy": cfg.policy, "fast_env": cfg.fast_env}
+    manifest = out_dir / "manifest.json"
+    if manifest.exists():
+        old = read_json(manifest, "rollouts", args)
+        mine = {"env": args.env, "seed": args.seed, "collect": cfg_dict}
+        theirs = {k: old.get(k) for k in mine}
+        if theirs != mine:
+            raise StageError(
+                f"{out_dir} holds rollouts collected with other settings ({theirs}, now {mine}); "
+                "use another --data-dir, or delete the directory to start over"
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_temporaries(out_dir)
+    # Written before collecting, so a killed run's episodes are never mixed with other settings'.
+    write_json(
+        manifest,
+        {"env": args.env, "preset": args.preset, "seed": args.seed, "collect": cfg_dict, "episodes": cfg.episodes},
+    )
     todo = [i for i in range(cfg.episodes) if not (out_dir / rollout_name(args.seed, i)).exists()]
     log.info(
         "%d of %d episodes on disk; collecting %d with %d workers",
@@ -66,14 +82,9 @@ def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
         len(todo),
         args.workers,
     )
-    cfg_dict = {"max_steps": cfg.max_steps, "policy": cfg.policy, "fast_env": cfg.fast_env}
     tasks = [(args.env, cfg_dict, args.seed, i, str(out_dir / rollout_name(args.seed, i))) for i in todo]
     with TaskPool(min(args.workers, max(1, len(tasks)))) as pool:
         lengths = pool.map(collect_episode, tasks, desc="episodes")
     if lengths:
         log.info("collected %d episodes, %d steps (mean length %.0f)", len(lengths), sum(lengths), np.mean(lengths))
-    write_json(
-        out_dir / "manifest.json",
-        {"env": args.env, "preset": args.preset, "seed": args.seed, "collect": cfg_dict, "episodes": cfg.episodes},
-    )
     return out_dir
