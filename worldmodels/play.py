@@ -107,7 +107,7 @@ def play(
 
         with open_series(paths.series, "python 03_generate_rnn_data.py") as f:
             starts = f["episode_starts"][:-1]
-            init_mu, init_lv = f["mu"][:][starts], f["logvar"][:][starts]
+            init_mu, init_lv = f["mu"][starts], f["logvar"][starts]
         denv = DreamEnv(rnn_weights, init_mu, init_lv, spec.action_dim, temperature, max_steps, decode=decode)
         rnn = NumpyMDNRNN(rnn_weights)
         w, b = ctrl.unflatten(

@@ -76,7 +76,7 @@ class Dream:
                     f"{paths.series} is not the series M was trained on; rerun `{fix_hint('memory', args)}`"
                 )
             starts = f["episode_starts"][:-1]
-            self.init_mu, self.init_logvar = f["mu"][:][starts], f["logvar"][:][starts]
+            self.init_mu, self.init_logvar = f["mu"][starts], f["logvar"][starts]
         self.cfg, self.spec = cfg, spec
 
     def scores(self, params: np.ndarray, seeds: list[int], max_steps: int) -> np.ndarray:
