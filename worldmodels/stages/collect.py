@@ -17,6 +17,10 @@ from worldmodels.seeding import train_seed
 log = logging.getLogger(__name__)
 
 
+_ENVS: dict = {}
+"""Per-process cache of environments (a worker runs many episodes)."""
+
+
 def rollout_name(seed: int, index: int) -> str:
     return f"s{seed}_e{index:06d}.npz"
 
@@ -28,7 +32,10 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
 
     rng = np.random.default_rng([seed, index])
     spec = get_spec(env_name)
-    env = spec.make(max_steps=cfg["max_steps"], fast=cfg["fast_env"])
+    key = (env_name, cfg["max_steps"], cfg["fast_env"])
+    if key not in _ENVS:  # one env per worker process: starting VizDoom costs far more than a reset
+        _ENVS[key] = spec.make(max_steps=cfg["max_steps"], fast=cfg["fast_env"])
+    env = _ENVS[key]
     policy = spec.policies[cfg["policy"]](rng)
     obs, _ = env.reset(seed=train_seed(seed, index))
     frames, actions, rewards, terms, truncs = [], [], [], [], []
@@ -42,7 +49,6 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
         terms.append(terminated)
         truncs.append(truncated)
         done = terminated or truncated
-    env.close()
     fault_point("episode")
     save_rollout(Path(out), np.stack(frames), np.stack(actions), np.array(rewards), np.array(terms), np.array(truncs))
     return len(frames)
