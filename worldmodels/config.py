@@ -169,8 +169,8 @@ ENV_PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         },
         "laptop": {
             "collect": {"policy": "random", "episodes": 300, "max_steps": 2100},
-            "vision": {"z_size": 64, "epochs": 5, "learning_rate": 1e-3},
-            "memory": {"steps": 3000, "seq_len": 100, "batch_size": 64},
+            "vision": {"z_size": 64, "epochs": 4, "learning_rate": 1e-3},
+            "memory": {"steps": 2000, "seq_len": 100, "batch_size": 64},
             "controller": {
                 **_DOOM_CONTROLLER,
                 "population": 32,
