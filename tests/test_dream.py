@@ -122,3 +122,14 @@ def test_batched_population_equals_one_episode_at_a_time(rng):
         n += 1
         done = term or trunc
     assert n == steps[i] and ret == pytest.approx(total[i], rel=1e-6)
+
+
+def test_done_probability_undoes_the_positive_weight():
+    from worldmodels.envs.dream import done_probability
+
+    p = np.array([0.001, 0.05, 0.3, 0.9])
+    w = 10.0
+    p_w = w * p / (w * p + 1 - p)  # what a BCE with positive weight w converges to
+    logit = np.log(p_w / (1 - p_w))
+    np.testing.assert_allclose(done_probability(logit, w), p, rtol=1e-9)
+    np.testing.assert_allclose(done_probability(logit, 1.0), p_w, rtol=1e-9)

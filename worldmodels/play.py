@@ -108,7 +108,17 @@ def play(
         with open_series(paths.series, "python 03_generate_rnn_data.py") as f:
             starts = f["episode_starts"][:-1]
             init_mu, init_lv = f["mu"][starts], f["logvar"][starts]
-        denv = DreamEnv(rnn_weights, init_mu, init_lv, spec.action_dim, temperature, max_steps, decode=decode)
+        m_cfg = read_json(paths.memory / "config.json", "memory")
+        denv = DreamEnv(
+            rnn_weights,
+            init_mu,
+            init_lv,
+            spec.action_dim,
+            temperature,
+            max_steps,
+            decode=decode,
+            done_pos_weight=float(m_cfg["config"]["done_pos_weight"]),
+        )
         rnn = NumpyMDNRNN(rnn_weights)
         w, b = ctrl.unflatten(
             params, ctrl.input_size(encoder.z_size, rnn.units, c_cfg["inputs"]), spec.controller_outputs

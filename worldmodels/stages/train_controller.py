@@ -78,6 +78,7 @@ class Dream:
             starts = f["episode_starts"][:-1]
             self.init_mu, self.init_logvar = f["mu"][starts], f["logvar"][starts]
         self.cfg, self.spec = cfg, spec
+        self.done_pos_weight = float(mem["config"]["done_pos_weight"])
 
     def scores(self, params: np.ndarray, seeds: list[int], max_steps: int) -> np.ndarray:
         """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""
@@ -95,6 +96,7 @@ class Dream:
             seeds,
             self.cfg.temperature,
             max_steps,
+            self.done_pos_weight,
         )
         return total
 
