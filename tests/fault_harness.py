@@ -45,8 +45,8 @@ OUTPUTS = [["rollouts"], ["vision"], ["series"], ["memory"], ["controller"]]
 # Fault points per stage: where (a named point in the code) and at which hit. "write" is inside an
 # artifact write (temporary complete, not yet renamed); "episode" in stages 1 and 5 kills a worker.
 FAULTS = {
-    0: ["episode:1", "write:2", "episode:2", "write:4", "write:1"],
-    1: ["batch:3", "write:1", "batch:10", "write:3", "batch:14"],
+    0: ["episode:1", "write:2", "episode:2", "write:3", "write:1"],
+    1: ["batch:3", "write:1", "batch:10", "write:3", "batch:11"],
     2: ["episode:1", "write:2", "episode:4", "write:5", "write:6"],
     3: ["step:4", "write:1", "step:12", "write:3", "step:19"],
     4: ["generation:1", "write:2", "episode:3", "generation:2", "write:7"],
@@ -58,7 +58,7 @@ QUICK = {
     3: ["step:12", "write:3"],
     4: ["generation:2", "write:2"],
 }
-DELAY_FRACTIONS = (0.3, 0.5, 0.7, 0.85, 0.95)
+DELAY_FRACTIONS = (0.2, 0.4, 0.6, 0.75, 0.9)
 
 
 def command(script: str, data: Path) -> list[str]:
@@ -136,8 +136,20 @@ def arrays_of(path: Path) -> dict:
 
 
 def csv_without_times(path: Path) -> list[dict]:
+    """Rows of a metrics CSV without wall times, numbers rounded to 6 significant digits.
+
+    Weights are compared bit for bit; the logged loss means may differ in the 7th digit: TensorFlow's
+    multi-threaded CPU reductions sum in an order that depends on thread scheduling (seen in stage
+    4's logged losses while its weights stayed identical)."""
+
+    def norm(v: str) -> str:
+        try:
+            return f"{float(v):.6g}"
+        except ValueError:
+            return v
+
     with open(path) as fh:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+        return [{k: norm(v) for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
 
 
 def compare(stage: int, base: Path, other: Path) -> list[str]:

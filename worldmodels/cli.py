@@ -104,8 +104,10 @@ def run_stage(fn: Callable[[], Path], args: RunArgs | None = None, stage: str | 
         )
         sys.exit(1)
     if args is not None and stage is not None:
+        from worldmodels.artifacts import clean_temporaries
         from worldmodels.report import record_timing, write_report
 
+        clean_temporaries(args.data_dir)  # a killed run's timings.json / report.md temporaries
         record_timing(args.data_dir, stage, time.time() - t0)
         print(f"report: {write_report(args.data_dir)}")
     print(f"wrote {out}")
