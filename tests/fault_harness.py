@@ -32,15 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from worldmodels.artifacts import SCRIPTS as STAGE_SCRIPTS  # noqa: E402
 from worldmodels.check import check_data_dir  # noqa: E402
 
-SCRIPTS = [
-    "01_generate_data.py",
-    "02_train_vae.py",
-    "03_generate_rnn_data.py",
-    "04_train_rnn.py",
-    "05_train_controller.py",
-]
+SCRIPTS = list(STAGE_SCRIPTS.values())  # the five numbered scripts, in order
 OUTPUTS = [["rollouts"], ["vision"], ["series"], ["memory"], ["controller"]]
 # Fault points per stage: where (a named point in the code) and at which hit. "write" is inside an
 # artifact write (temporary complete, not yet renamed); "episode" in stages 1 and 5 kills a worker.

@@ -11,14 +11,10 @@ import h5py
 import numpy as np
 import pytest
 
+from worldmodels.artifacts import SCRIPTS as STAGE_SCRIPTS
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = [
-    "01_generate_data.py",
-    "02_train_vae.py",
-    "03_generate_rnn_data.py",
-    "04_train_rnn.py",
-    "05_train_controller.py",
-]
+SCRIPTS = list(STAGE_SCRIPTS.values())  # the five numbered scripts, in order
 
 
 def run(script, data_dir, *extra, check=True):
