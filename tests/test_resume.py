@@ -22,6 +22,13 @@ def fake_data(root, rng, episodes=3, T=40):
         save_rollout(root / "rollouts" / f"s0_e{i:06d}.npz", obs, action, reward, term, trunc)
 
 
+def assert_same_weights(a_path, b_path):
+    a, b = load_npz(a_path), load_npz(b_path)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
 def args_for(root):
     return RunArgs(env="carracing", preset="tiny", data_dir=root, seed=0, workers=1)
 
@@ -44,9 +51,7 @@ def test_vae_resumed_equals_uninterrupted(straight, tmp_path):
     fake_data(tmp_path, np.random.default_rng(0))
     train_vae(args_for(tmp_path), vision_cfg(epochs=1))  # "killed" after epoch 1
     train_vae(args_for(tmp_path), vision_cfg(epochs=2))  # the rerun continues
-    a, b = load_npz(straight / "vision" / "encoder.npz"), load_npz(tmp_path / "vision" / "encoder.npz")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert_same_weights(straight / "vision" / "encoder.npz", tmp_path / "vision" / "encoder.npz")
 
 
 def test_rnn_resumed_equals_uninterrupted(straight, tmp_path):
@@ -57,9 +62,7 @@ def test_rnn_resumed_equals_uninterrupted(straight, tmp_path):
     shutil.copytree(straight / "series", tmp_path / "series")
     train_rnn(args_for(tmp_path), make_stage_config("memory", "carracing", "tiny", {"steps": 10}))
     train_rnn(args_for(tmp_path), make_stage_config("memory", "carracing", "tiny", {"steps": 20}))
-    a, b = load_npz(straight / "memory" / "rnn.npz"), load_npz(tmp_path / "memory" / "rnn.npz")
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert_same_weights(straight / "memory" / "rnn.npz", tmp_path / "memory" / "rnn.npz")
 
 
 def test_checkpoint_from_other_settings_is_refused(straight, tmp_path):

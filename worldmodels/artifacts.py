@@ -139,15 +139,6 @@ def read_json(path: Path, artifact: str, args: Any = None) -> dict:
         raise StageError(f"{path} is not valid JSON ({e}); rerun `{fix_hint(artifact, args)}`") from e
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes (first 16 hex digits: a fingerprint, not a security feature)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def arrays_digest(arrays: dict) -> str:
     """Fingerprint of named arrays by content (npz files embed timestamps, so their bytes vary)."""
     h = hashlib.sha256()
@@ -160,19 +151,3 @@ def arrays_digest(arrays: dict) -> str:
 
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def check_fingerprint(consumer: str, recorded: str, producer_cfg: dict, producer: str, args: Any = None) -> None:
-    """Refuse an input whose fingerprint changed since `consumer` was built from it."""
-    if recorded != producer_cfg.get("fingerprint"):
-        raise StageError(
-            f"{consumer} was built from a different {producer} (fingerprint {recorded}, now "
-            f"{producer_cfg.get('fingerprint')}); rerun `{fix_hint(_artifact_of(consumer), args)}`"
-        )
-
-
-def _artifact_of(name: str) -> str:
-    for k in SCRIPTS:
-        if k in name:
-            return k
-    return "rollouts"
