@@ -41,6 +41,10 @@ class VisionConfig:
     heldout_episodes: int = _f(2, "rollouts kept out of training for validation and plots")
     shuffle_buffer: int = _f(10000, "frames held in the streaming shuffle buffer (bounds memory)")
     max_frames_per_epoch: int = _f(0, "stop an epoch after this many frames (0: all frames)")
+    model: str = _f("vae", "V's kind: 'vae' (the paper's ConvVAE) or 'vaegan' (Larsen et al. 2016)")
+    gan: str = _f("gan", "vaegan only: 'gan' (discriminator, cross-entropy) or 'wgan-gp' (Wasserstein critic)")
+    gamma: float = _f(0.01, "vaegan only: weight of the feature-space reconstruction error in the decoder's loss")
+    pixel_weight: float = _f(0.0, "vaegan only: weight of an extra pixel L2 term (0: pure Larsen et al.)")
 
 
 @dataclass
@@ -208,7 +212,7 @@ def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, An
     return cfg
 
 
-CAN_BE_ZERO = ("max_frames_per_epoch", "eval_every", "heldout_episodes", "patience", "temperature")
+CAN_BE_ZERO = ("max_frames_per_epoch", "eval_every", "heldout_episodes", "patience", "temperature", "pixel_weight")
 
 
 def validate(cfg: Any) -> None:
@@ -229,6 +233,11 @@ def validate(cfg: Any) -> None:
             raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")
         if isinstance(v, float) and f.name not in CAN_BE_ZERO + ("kl_tolerance",) and v <= 0:
             raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
+    if isinstance(cfg, VisionConfig):
+        if cfg.model not in ("vae", "vaegan"):
+            raise ValueError(f"--model must be 'vae' or 'vaegan', got {cfg.model!r}")
+        if cfg.gan not in ("gan", "wgan-gp"):
+            raise ValueError(f"--gan must be 'gan' or 'wgan-gp', got {cfg.gan!r}")
     if isinstance(cfg, ControllerConfig):
         if cfg.inputs not in ("zh", "zch", "z"):
             raise ValueError(f"--inputs must be 'zh', 'zch' or 'z', got {cfg.inputs!r}")

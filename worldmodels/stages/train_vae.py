@@ -1,7 +1,8 @@
-"""Stage 2: train V, the ConvVAE, on frames streamed from the rollouts.
+"""Stage 2: train V, the ConvVAE (or, with --model vaegan, the VAE-GAN), on frames streamed from the rollouts.
 
 Writes vision/: checkpoint.npz (every epoch; rerunning resumes), vae.weights.h5 and encoder.npz
-(the finished model, Keras and numpy), config.json, metrics.csv, tensorboard/, reconstructions.png.
+(the finished encoder and decoder, Keras and numpy: the same files for either kind, so stages 3-5
+do not care which), config.json (its "kind"), metrics.csv, tensorboard/, reconstructions.png.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from worldmodels.artifacts import (
     Paths,
+    StageError,
     arrays_digest,
     atomic_path,
     clean_temporaries,
@@ -56,24 +58,33 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
 
     from worldmodels.vision.vae import build_vae, export_encoder
 
+    gan = cfg.model == "vaegan"
     paths = Paths(args.data_dir)
     out = paths.vision
     files = rollout_files(paths.rollouts, fix_hint("rollouts", args))
     train_files, held_files = split_heldout(files, cfg.heldout_episodes)
+    # A VAE's settings omit the VAE-GAN's knobs, so checkpoints from before they existed still resume.
+    vaegan_keys = ("model", "gan", "gamma", "pixel_weight")
     settings = {
-        "kind": "vae",
+        "kind": cfg.model,
         "env": args.env,
         "seed": args.seed,
         "rollouts": rollouts_fingerprint(files),
-        **{k: v for k, v in asdict(cfg).items() if k != "epochs"},
+        **{k: v for k, v in asdict(cfg).items() if k != "epochs" and (gan or k not in vaegan_keys)},
     }
     ckpt_path = out / "checkpoint.npz"
     config_path = out / "config.json"
 
     keras.utils.set_random_seed(args.seed)
-    vae = build_vae(cfg.z_size, cfg.kl_tolerance)
-    optimizer = keras.optimizers.Adam(cfg.learning_rate)
-    vae.compile(optimizer=optimizer)
+    if gan:
+        from worldmodels.vision.vaegan import build_vaegan
+
+        vae = build_vaegan(cfg.z_size, cfg.kl_tolerance, cfg.gan, cfg.gamma, cfg.pixel_weight)
+        optimizer = vae.compile_training(cfg.learning_rate)
+    else:
+        vae = build_vae(cfg.z_size, cfg.kl_tolerance)
+        optimizer = keras.optimizers.Adam(cfg.learning_rate)
+        vae.compile(optimizer=optimizer)
     meta = {"epoch": 0, "history": [], "wall_s": 0.0}
     if ckpt_path.exists():
         meta = load_checkpoint(ckpt_path, vae, optimizer, settings, fix_hint("vision", args))
@@ -87,18 +98,23 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
     def evaluate() -> dict[str, float]:
         if len(held) == 0:
             return {}
-        sums = np.zeros(3)
+        sums: dict[str, float] = {}
         for i in range(0, len(held), 128):
             x = tf.cast(held[i : i + 128], tf.float32) / 255.0
-            sums += len(x) * np.array([float(v) for v in vae.compute_losses(x, training=False)])
-        loss, r_loss, kl = sums / len(held)
-        return {"heldout_loss": loss, "heldout_r_loss": r_loss, "heldout_kl": kl}
+            if gan:
+                values = vae.heldout_metrics(x)
+            else:
+                values = dict(zip(("loss", "r_loss", "kl"), vae.compute_losses(x, training=False)))
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + len(x) * float(v)
+        return {f"heldout_{k}": v / len(held) for k, v in sums.items()}
 
     for epoch in range(meta["epoch"], cfg.epochs):
         t0 = time.time()
         # Re-seed sampling per epoch so a resumed run draws the same noise as an uninterrupted one.
         vae.seed_gen.state.assign(np.array([args.seed, epoch], dtype=vae.seed_gen.state.dtype))
-        sums, frames = np.zeros(3), 0
+        sums: dict[str, float] = {}
+        frames = 0
         batches = shuffled_batches(
             train_files, cfg.batch_size, cfg.shuffle_buffer, args.seed, epoch, cfg.max_frames_per_epoch
         )
@@ -112,18 +128,26 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
         )
         for batch in bar:
             fault_point("batch")
-            vae.reset_metrics()
-            logs = vae.train_on_batch(batch, return_dict=True)
-            sums += len(batch) * np.array([float(logs["loss"]), float(logs["r_loss"]), float(logs["kl"])])
+            if gan:
+                try:
+                    logs = vae.train_batch(batch)
+                except FloatingPointError as e:
+                    raise StageError(
+                        f"vaegan epoch {epoch + 1}: {e}; stopped. The last good checkpoint {ckpt_path} is kept; "
+                        "lower --learning-rate or --gamma, or add --pixel-weight, and rerun"
+                    ) from e
+            else:
+                vae.reset_metrics()
+                logs = vae.train_on_batch(batch, return_dict=True)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + len(batch) * float(v)
             frames += len(batch)
             bar.set_postfix(loss=f"{float(logs['loss']):.1f}")
         if frames == 0:
             raise RuntimeError("no training frames")
         row = {
             "epoch": epoch + 1,
-            "loss": sums[0] / frames,
-            "r_loss": sums[1] / frames,
-            "kl": sums[2] / frames,
+            **{k: v / frames for k, v in sums.items()},
             **evaluate(),
             "frames": frames,
             "seconds": time.time() - t0,
@@ -146,7 +170,26 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
             row["kl"],
             frames / row["seconds"],
         )
+        if gan:
+            log.info(
+                "  vaegan: llike %.1f d_loss %.3f g_loss %.3f D(real) %.3f D(decoded) %.3f",
+                row["llike"],
+                row["d_loss"],
+                row["g_loss"],
+                row["d_real"],
+                row["d_fake"],
+            )
+            if cfg.gan == "gan" and row["d_real"] > 0.98 and row["d_fake"] < 0.02:
+                log.warning(
+                    "vaegan epoch %d: the discriminator wins outright (D(real) %.3f, D(decoded) %.3f): the decoder "
+                    "gets no GAN gradient; consider --gan wgan-gp or a larger --gamma",
+                    epoch + 1,
+                    row["d_real"],
+                    row["d_fake"],
+                )
 
+    if gan:
+        vae = vae.to_vae()  # encoder + decoder; the discriminator stays in checkpoint.npz
     with atomic_path(out / "vae.weights.h5") as tmp:
         vae.save_weights(tmp)
     encoder = export_encoder(vae)
@@ -159,7 +202,8 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
     write_json(
         config_path,
         {
-            "kind": "vae",
+            "kind": cfg.model,
+            **({"gan": cfg.gan, "gamma": cfg.gamma, "pixel_weight": cfg.pixel_weight} if gan else {}),
             "env": args.env,
             "preset": args.preset,
             "seed": args.seed,
