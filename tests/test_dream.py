@@ -131,5 +131,19 @@ def test_done_probability_undoes_the_positive_weight():
     w = 10.0
     p_w = w * p / (w * p + 1 - p)  # what a BCE with positive weight w converges to
     logit = np.log(p_w / (1 - p_w))
-    np.testing.assert_allclose(done_probability(logit, w), p, rtol=1e-9)
-    np.testing.assert_allclose(done_probability(logit, 1.0), p_w, rtol=1e-9)
+    np.testing.assert_allclose(done_probability(logit, -np.log(w)), p, rtol=1e-9)
+    np.testing.assert_allclose(done_probability(logit, 0.0), p_w, rtol=1e-9)
+
+
+def test_fitted_done_bias_makes_expected_terminations_match():
+    from worldmodels.envs.dream import done_probability, fit_done_bias, memory_done_bias
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(-6, 2, 5000)
+    terminated = rng.uniform(size=5000) < done_probability(logits, 1.5)  # M too lenient by e^1.5 in odds
+    b = fit_done_bias(logits, terminated)
+    assert done_probability(logits, b).sum() == pytest.approx(terminated.sum(), rel=1e-6)
+    assert 1.0 < b < 2.0
+    assert np.isnan(fit_done_bias(logits, np.zeros(5000, bool)))
+    assert memory_done_bias({"config": {"done_pos_weight": 10.0}}) == pytest.approx(-np.log(10.0))
+    assert memory_done_bias({"done_bias": 0.7, "config": {"done_pos_weight": 10.0}}) == 0.7

@@ -43,7 +43,7 @@ class VisionConfig:
     max_frames_per_epoch: int = _f(0, "stop an epoch after this many frames (0: all frames)")
     model: str = _f("vae", "V's kind: 'vae' (the paper's ConvVAE) or 'vaegan' (Larsen et al. 2016)")
     gan: str = _f("gan", "vaegan only: 'gan' (discriminator, cross-entropy) or 'wgan-gp' (Wasserstein critic)")
-    gamma: float = _f(0.01, "vaegan only: weight of the feature-space reconstruction error in the decoder's loss")
+    gamma: float = _f(1.0, "vaegan only: weight of the feature-space reconstruction error in the decoder's loss")
     pixel_weight: float = _f(0.0, "vaegan only: weight of an extra pixel L2 term (0: pure Larsen et al.)")
 
 

@@ -103,7 +103,7 @@ def play(
     if dream:
         from worldmodels import controller as ctrl
         from worldmodels.data import open_series
-        from worldmodels.envs.dream import DreamEnv
+        from worldmodels.envs.dream import DreamEnv, memory_done_bias
 
         with open_series(paths.series, "python 03_generate_rnn_data.py") as f:
             starts = f["episode_starts"][:-1]
@@ -117,7 +117,7 @@ def play(
             temperature,
             max_steps,
             decode=decode,
-            done_pos_weight=float(m_cfg["config"]["done_pos_weight"]),
+            done_bias=memory_done_bias(m_cfg),
         )
         rnn = NumpyMDNRNN(rnn_weights)
         w, b = ctrl.unflatten(

@@ -2,9 +2,11 @@
 
 State (z, h, c). A step feeds [z_t, a_t] through M's LSTM, samples z_{t+1} from the mixture at
 temperature tau (logits / tau, sigma * sqrt(tau)), takes the reward from M's reward head, and
-samples terminated from M's done probability. M's done head was trained with terminated steps
-weighted by done_pos_weight (w), which inflates its odds w-fold; the dream undoes that,
-p = p_w / (w - (w - 1) p_w), so dream episodes end as often as M believes real ones do.
+samples terminated from M's done probability, p = sigmoid(done_logit + done_bias). M's done head
+was trained with terminated steps weighted by done_pos_weight (w), which inflates its odds w-fold:
+undoing that is done_bias = -ln w. Stage 4 goes further and calibrates: it fits done_bias so that,
+teacher-forced on the training episodes, M expects as many terminations as there were (memory/
+config.json "done_calibration"), so dream episodes end as often as real ones do.
 Episodes start from the encoded first frames of real rollouts.
 
 `dream_rollouts` runs a whole batch of episodes (a CMA-ES population x trials) through M at once;
@@ -46,10 +48,32 @@ def sample_next_z(
     return m + np.exp(s) * np.sqrt(temperature) * eps
 
 
-def done_probability(done_logit: np.ndarray, done_pos_weight: float) -> np.ndarray:
-    """M's probability that the step ended the episode, with the training's positive weight undone."""
-    p_w = 0.5 * (np.tanh(0.5 * np.asarray(done_logit, np.float64)) + 1.0)
-    return p_w / (done_pos_weight - (done_pos_weight - 1.0) * p_w)
+def done_probability(done_logit: np.ndarray, done_bias: float) -> np.ndarray:
+    """The probability that the step ended the episode: sigmoid(done_logit + done_bias)."""
+    return 0.5 * (np.tanh(0.5 * (np.asarray(done_logit, np.float64) + done_bias)) + 1.0)
+
+
+def memory_done_bias(memory_config: dict) -> float:
+    """The dream's done bias from memory/config.json: the calibrated one, else -ln(done_pos_weight)."""
+    if "done_bias" in memory_config:
+        return float(memory_config["done_bias"])
+    return -float(np.log(memory_config["config"]["done_pos_weight"]))
+
+
+def fit_done_bias(logits: np.ndarray, terminated: np.ndarray) -> float:
+    """The b with sum(sigmoid(logits + b)) == sum(terminated) (the maximum-likelihood intercept),
+    by bisection; NaN when there is no termination to fit."""
+    target = float(np.sum(terminated))
+    if target == 0:
+        return float("nan")
+    lo, hi = -50.0, 50.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if done_probability(logits, mid).sum() < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 class EpisodeNoise:
@@ -86,7 +110,7 @@ def dream_rollouts(
     seeds: list[int],
     temperature: float,
     max_steps: int,
-    done_pos_weight: float = 1.0,
+    done_bias: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run B dream episodes at once, one controller each.
 
@@ -116,7 +140,7 @@ def dream_rollouts(
         z[idx] = sample_next_z(mix, z_size, rnn.num_mixtures, temperature, u[idx], eps[idx])
         total[idx] += reward
         steps[idx] += 1
-        alive[idx[u_done[idx] < done_probability(done_logit, done_pos_weight)]] = False
+        alive[idx[u_done[idx] < done_probability(done_logit, done_bias)]] = False
     return total, steps
 
 
@@ -139,13 +163,13 @@ class DreamEnv(gym.Env):
         max_steps: int = 1000,
         decode=None,
         render_mode: str | None = None,
-        done_pos_weight: float = 1.0,
+        done_bias: float = 0.0,
     ):
         self.rnn = NumpyMDNRNN(rnn_weights)
         self.initial_mu, self.initial_logvar = np.asarray(initial_mu), np.asarray(initial_logvar)
         self.z_size = self.initial_mu.shape[1]
         self.temperature, self.max_steps, self.decode = temperature, max_steps, decode
-        self.done_pos_weight = done_pos_weight
+        self.done_bias = done_bias
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.z_size,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
@@ -172,7 +196,7 @@ class DreamEnv(gym.Env):
         mix, reward, done_logit = self.rnn.heads(self.h)
         self.z = sample_next_z(mix, self.z_size, self.rnn.num_mixtures, self.temperature, u, eps).astype(np.float32)
         self.t += 1
-        terminated = bool(u_done[0] < done_probability(done_logit, self.done_pos_weight)[0])
+        terminated = bool(u_done[0] < done_probability(done_logit, self.done_bias)[0])
         truncated = self.t >= self.max_steps and not terminated
         return self.z[0].copy(), float(reward[0]), terminated, truncated, {"h": self.h[0].copy(), "c": self.c[0].copy()}
 

@@ -78,7 +78,9 @@ class Dream:
             starts = f["episode_starts"][:-1]
             self.init_mu, self.init_logvar = f["mu"][starts], f["logvar"][starts]
         self.cfg, self.spec = cfg, spec
-        self.done_pos_weight = float(mem["config"]["done_pos_weight"])
+        from worldmodels.envs.dream import memory_done_bias
+
+        self.done_bias = memory_done_bias(mem)
 
     def scores(self, params: np.ndarray, seeds: list[int], max_steps: int) -> np.ndarray:
         """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""
@@ -96,7 +98,7 @@ class Dream:
             seeds,
             self.cfg.temperature,
             max_steps,
-            self.done_pos_weight,
+            self.done_bias,
         )
         return total
 
@@ -119,6 +121,9 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         "n_params": n_params,
         **{k: v for k, v in asdict(cfg).items() if k not in ("generations", "eval_episodes")},
     }
+    dream = Dream(args, mem, cfg, spec) if cfg.train_in == "dream" else None
+    if dream is not None:
+        settings["done_bias"] = dream.done_bias  # the dream's termination depends on it
     out.mkdir(parents=True, exist_ok=True)
     clean_temporaries(out)
     log.info(
@@ -129,7 +134,6 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         n_params,
         cfg.train_in,
     )
-    dream = Dream(args, mem, cfg, spec) if cfg.train_in == "dream" else None
 
     from worldmodels.training import TensorBoard
 

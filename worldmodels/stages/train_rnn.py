@@ -177,6 +177,8 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
     with atomic_path(out / "rnn.weights.h5") as tmp:
         model.save_weights(tmp)
     arrays = export_rnn(model)
+    with open_series(paths.series, fix_hint("series", args)) as f:
+        calibration = done_calibration(arrays, f, train_eps, val_eps, cfg.done_pos_weight)
     with atomic_path(out / "rnn.npz") as tmp:
         np.savez(tmp, **arrays)
     write_json(
@@ -194,6 +196,8 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
             "config": asdict(cfg),
             "inputs": {"series": series_fp, "vision": vision_cfg["fingerprint"]},
             "fingerprint": arrays_digest(arrays),
+            "done_bias": calibration["bias"],
+            "done_calibration": calibration,
             "wall_s": meta["wall_s"],
             "final": meta["history"][-1] if meta["history"] else {},
         },
@@ -203,6 +207,72 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
         plot_predictions(args, arrays, out / "predictions.png")
     except StageError as e:  # a missing frame file must not fail a finished training
         log.warning("no predictions plot: %s", e)
+    return out
+
+
+def teacher_forced_done_logits(rnn_weights: dict, f, episodes, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """M's done logits on the real episodes (fed their mu and actions), flat over steps, and the
+    terminated flags they predict; episodes run as one padded batch per chunk."""
+    from worldmodels.agent import NumpyMDNRNN
+
+    rnn = NumpyMDNRNN(rnn_weights)
+    starts = f["episode_starts"][:]
+    logits, targets = [], []
+    for i in range(0, len(episodes), chunk):
+        eps = episodes[i : i + chunk]
+        lens = np.array([starts[e + 1] - starts[e] for e in eps])
+        seqs = [(f["mu"][starts[e] : starts[e + 1]], f["action"][starts[e] : starts[e + 1]]) for e in eps]
+        state = rnn.initial_state(len(eps))
+        out = np.zeros((len(eps), lens.max()), np.float64)
+        for t in range(lens.max()):
+            z = np.stack([mu[min(t, len(mu) - 1)] for mu, _ in seqs])
+            a = np.stack([act[min(t, len(act) - 1)] for _, act in seqs])
+            state = rnn.step(z, a, state)
+            out[:, t] = rnn.heads(state[0])[2]
+        for j, e in enumerate(eps):
+            logits.append(out[j, : lens[j]])
+            targets.append(f["terminated"][starts[e] : starts[e + 1]])
+    return np.concatenate(logits), np.concatenate(targets).astype(bool)
+
+
+def done_calibration(rnn_weights: dict, f, train_eps, val_eps, done_pos_weight: float, max_eps: int = 1000) -> dict:
+    """Fit the dream's done bias on (up to max_eps of) the training episodes, so that M, fed the real
+    episodes, expects as many terminations as they had; report the same count on the held-out
+    episodes. Without terminations to fit (CarRacing rarely has any), the bias is -ln(pos weight)."""
+    from worldmodels.envs.dream import done_probability, fit_done_bias
+
+    default = -float(np.log(done_pos_weight))
+    fit_eps = np.asarray(train_eps)[np.linspace(0, len(train_eps) - 1, min(max_eps, len(train_eps))).astype(int)]
+    logits, term = teacher_forced_done_logits(rnn_weights, f, fit_eps)
+    bias = fit_done_bias(logits, term)
+    if not np.isfinite(bias):
+        bias = default
+    out = {
+        "bias": bias,
+        "pos_weight_bias": default,
+        "fit_episodes": len(fit_eps),
+        "fit_terminations": int(term.sum()),
+        "fit_expected_with_pos_weight_bias": float(done_probability(logits, default).sum()),
+        "fit_expected_calibrated": float(done_probability(logits, bias).sum()),
+    }
+    if len(val_eps):
+        v_logits, v_term = teacher_forced_done_logits(rnn_weights, f, np.asarray(val_eps))
+        out.update(
+            val_episodes=len(val_eps),
+            val_terminations=int(v_term.sum()),
+            val_expected_with_pos_weight_bias=float(done_probability(v_logits, default).sum()),
+            val_expected_calibrated=float(done_probability(v_logits, bias).sum()),
+        )
+    log.info(
+        "done calibration: bias %.3f (-ln pos weight = %.3f): %d terminations in %d training episodes, "
+        "M expected %.1f before and %.1f after",
+        bias,
+        default,
+        out["fit_terminations"],
+        len(fit_eps),
+        out["fit_expected_with_pos_weight_bias"],
+        out["fit_expected_calibrated"],
+    )
     return out
 
 
