@@ -90,3 +90,30 @@ def test_pursuit_policy_drives_along_the_track():
     random = np.mean([_drive(RandomPolicy, s) for s in range(4)])
     assert random < 10
     assert pursuit > 80
+
+
+def loaded_heavy_modules(_task):
+    """Runs in a worker: which of TensorFlow / Keras the worker process has imported."""
+    import sys
+
+    return sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+
+
+def test_rollout_workers_run_the_agent_without_tensorflow(tmp_path):
+    """Stage 5's workers (spawned) load V and M as numpy and play episodes without importing TF."""
+    from worldmodels import controller as ctrl
+    from worldmodels.memory import build_mdnrnn, export_rnn
+    from worldmodels.parallel import TaskPool
+    from worldmodels.rollout import evaluate_task, init_worker
+    from worldmodels.vision.vae import build_vae, export_encoder
+
+    (tmp_path / "vision").mkdir()
+    (tmp_path / "memory").mkdir()
+    np.savez(tmp_path / "vision" / "encoder.npz", **export_encoder(build_vae(8, 0.5)))
+    np.savez(tmp_path / "memory" / "rnn.npz", **export_rnn(build_mdnrnn(8, 3, 16, 2)))
+    params = np.zeros(ctrl.param_count(8, 16, 3), np.float32)
+    init = ("carracing", str(tmp_path / "vision"), str(tmp_path / "memory"), "zh", True)
+    with TaskPool(2, init_worker, init) as pool:
+        results = pool.map(evaluate_task, [(params, 1, 20, 0), (params, 2, 20, 0)])
+        assert [steps for _, steps in results] == [20, 20]
+        assert pool.map(loaded_heavy_modules, [0, 1]) == [[], []]
