@@ -6,13 +6,15 @@ ENV SDL_VIDEODRIVER=dummy \
     TF_CPP_MIN_LOG_LEVEL=2 \
     PYTHONUNBUFFERED=1
 
-RUN apt-get update && apt-get install -y --no-install-recommends swig build-essential make \
+RUN apt-get update && apt-get install -y --no-install-recommends swig build-essential make rsync openssh-client \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 COPY requirements.txt requirements-dev.txt ./
 # The base image's TensorFlow build already has CUDA; install the rest of the pins beside it.
 RUN pip install --no-cache-dir -r requirements.txt -r requirements-dev.txt
+# Cluster nodes (docs/cluster.md): Ray's dashboard and launcher extras, same Ray version as the pin.
+RUN pip install --no-cache-dir "ray[default]==2.60.0"
 COPY . .
 
 # Artifacts go to /app/data: mount a volume there to keep them.

@@ -31,6 +31,7 @@ class RunArgs:
     data_dir: Path
     seed: int
     workers: int
+    ray_address: str | None = None
 
 
 def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
@@ -55,6 +56,12 @@ def build_parser(stage: str, description: str, extra: Callable[[argparse.Argumen
         "--seed", type=int, default=0, help="random seed; the same seed and flags give the same results"
     )
     common.add_argument("--workers", type=int, default=None, help="worker processes (default: the number of CPU cores)")
+    common.add_argument(
+        "--ray-address",
+        default=None,
+        help="run rollouts and evaluations on Ray: 'auto', 'ray://HOST:10001', or 'local' (a private instance "
+        "with --workers CPUs); default: $RAY_ADDRESS if set, else local worker processes",
+    )
     common.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     group = p.add_argument_group(f"{stage} settings (override the preset)")
     for f in dataclasses.fields(STAGE_CONFIGS[stage]):
@@ -80,7 +87,8 @@ def parse(
     if workers <= 0:
         p.error(f"--workers must be positive, got {workers}")
     data_dir = ns.data_dir if ns.data_dir is not None else Path("data") / ns.env
-    return RunArgs(ns.env, ns.preset, data_dir, ns.seed, workers), cfg, ns
+    ray_address = ns.ray_address or os.environ.get("RAY_ADDRESS") or None
+    return RunArgs(ns.env, ns.preset, data_dir, ns.seed, workers, ray_address), cfg, ns
 
 
 def run_stage(fn: Callable[[], Path], args: RunArgs | None = None, stage: str | None = None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,13 +29,21 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(
-    env: str, model_dir: Path, episodes: int, seed_offset: int, workers: int, policy: str, fast: bool, max_steps: int
+    env: str,
+    model_dir: Path,
+    episodes: int,
+    seed_offset: int,
+    workers: int,
+    policy: str,
+    fast: bool,
+    max_steps: int,
+    ray_address: str | None = None,
 ) -> dict:
     """Score `policy` ('agent' or 'random') on held-out seeds; returns {"mean", "std", "scores", ...}."""
     seeds = eval_seeds(episodes, seed_offset)
     t0 = time.time()
     if policy == "random":
-        with TaskPool(workers, init_random_worker, (env, fast)) as pool:
+        with TaskPool(workers, init_random_worker, (env, fast), ray_address) as pool:
             results = pool.map(random_policy_task, [(s, max_steps) for s in seeds], desc="episodes")
     else:
         paths = Paths(model_dir)
@@ -44,7 +53,7 @@ def evaluate(
         with np.load(paths.controller / "best.npz") as z:
             params = z["params"]
         init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
-        with TaskPool(workers, init_worker, init) as pool:
+        with TaskPool(workers, init_worker, init, ray_address) as pool:
             results = pool.map(evaluate_task, [(params, s, max_steps, 0) for s in seeds], desc="episodes")
     scores = np.array([r for r, _ in results])
     return {
@@ -73,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policy", choices=("agent", "random"), default="agent", help="the saved agent, or uniform random")
     p.add_argument("--fast", action="store_true", help="use the fast renderer instead of the stock env")
     p.add_argument("--max-steps", type=int, default=1000, help="steps per episode (default: 1000, the benchmark)")
+    p.add_argument("--ray-address", default=None, help="evaluate on Ray ('auto', 'ray://HOST:10001', 'local')")
     p.add_argument("--out", type=Path, default=None, help="JSON output (default: <model-dir>/evaluate_<policy>.json)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -80,7 +90,17 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--episodes, --workers and --max-steps must be positive")
     model_dir = a.model_dir or Path("data") / a.env
     try:
-        result = evaluate(a.env, model_dir, a.episodes, a.seed_offset, a.workers, a.policy, a.fast, a.max_steps)
+        result = evaluate(
+            a.env,
+            model_dir,
+            a.episodes,
+            a.seed_offset,
+            a.workers,
+            a.policy,
+            a.fast,
+            a.max_steps,
+            a.ray_address or os.environ.get("RAY_ADDRESS") or None,
+        )
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,7 +1,20 @@
-"""Map tasks over worker processes (spawn start method: TensorFlow is not fork-safe).
+"""Map tasks over worker processes: a local pool (the default) or a Ray cluster.
 
 `TaskPool` keeps its workers for its lifetime, so stage 5 pays the start-up (imports, loading
-weights) once rather than every generation. With one worker it runs tasks in this process.
+weights) once rather than every generation.
+
+- Local (`ray_address=None`): `workers` processes started with the spawn method (TensorFlow is
+  not fork-safe), killed by the kernel if the stage dies. With one worker, tasks run in this process.
+- Ray (`ray_address` = "auto", "ray://HOST:10001", any address `ray.init` takes, or "local" for a
+  private Ray instance with `workers` CPUs started here and shut down on exit): one actor per CPU
+  the cluster has when the pool starts, or `workers` if that is more (an autoscaling cluster then
+  adds nodes), each set up once by the initializer. An actor whose
+  process dies is restarted (on any node) and its unfinished task retried, so a lost worker costs
+  time, not the generation. If this process was already connected to Ray, the pool uses that
+  connection and leaves it open.
+
+Either way results come back in task order, and a task's result depends only on the task, so the
+same seeds give the same results on either backend and with any number of workers.
 """
 
 from __future__ import annotations
@@ -36,17 +49,83 @@ def _worker_init(initializer: Callable | None, initargs: tuple) -> None:
         initializer(*initargs)
 
 
-class TaskPool:
-    """A pool of `workers` spawned processes, each set up once by initializer(*initargs)."""
+class _RayWorker:
+    """A Ray actor: set up once by the initializer, then runs tasks."""
 
-    def __init__(self, workers: int, initializer: Callable | None = None, initargs: tuple = ()):
+    def __init__(self, initializer: Callable | None, initargs: tuple):
+        if initializer is not None:
+            initializer(*initargs)
+
+    def run(self, fn: Callable[[Any], Any], task: Any) -> Any:
+        return fn(task)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _project_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class TaskPool:
+    """A pool of workers, each set up once by initializer(*initargs): local processes or Ray actors."""
+
+    def __init__(
+        self, workers: int, initializer: Callable | None = None, initargs: tuple = (), ray_address: str | None = None
+    ):
         self.workers = workers
         self.initializer, self.initargs = initializer, initargs
+        self.ray_address = ray_address
         self._executor: ProcessPoolExecutor | None = None
         self._inline_ready = False
+        self._actors: list = []
+        self._ray_started = False
+
+    def _start_ray(self) -> None:
+        try:
+            import ray
+        except ImportError as e:
+            raise StageError("--ray-address needs the `ray` package: pip install -r requirements.txt") from e
+        if not ray.is_initialized():
+            env_vars = {
+                "SDL_VIDEODRIVER": "dummy",
+                "OPENBLAS_NUM_THREADS": "1",
+                "OMP_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1",
+                "PYTHONPATH": os.pathsep.join(p for p in (_project_root(), os.environ.get("PYTHONPATH")) if p),
+            }
+            try:
+                if self.ray_address == "local":
+                    ray.init(
+                        num_cpus=self.workers,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        runtime_env={"env_vars": env_vars},
+                    )
+                else:
+                    ray.init(address=self.ray_address, log_to_driver=False, runtime_env={"env_vars": env_vars})
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise StageError(
+                    f"cannot reach a Ray cluster at {self.ray_address!r} ({e}); start one (`ray start --head`, "
+                    "docs/cluster.md) or drop --ray-address to use local workers"
+                ) from e
+            self._ray_started = True
+        # A cluster gets one actor per CPU it has now, or --workers if more (an autoscaler adds nodes).
+        cpus = int(ray.available_resources().get("CPU", 0))
+        n = self.workers if self.ray_address == "local" else max(cpus, self.workers)
+        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(_RayWorker)
+        self._actors = [actor.remote(self.initializer, self.initargs) for _ in range(max(1, n))]
+
+    def actor_pids(self) -> list[int]:
+        """The process id of each Ray actor (tests kill one)."""
+        import ray
+
+        return ray.get([a.pid.remote() for a in self._actors])
 
     def __enter__(self) -> TaskPool:
-        if self.workers > 1:
+        if self.ray_address is not None:
+            self._start_ray()
+        elif self.workers > 1:
             # One BLAS thread per worker: the workers already fill the cores.
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")
@@ -61,6 +140,14 @@ class TaskPool:
     def __exit__(self, *exc) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._actors:
+            import ray
+
+            for a in self._actors:
+                ray.kill(a)
+            self._actors = []
+            if self._ray_started:
+                ray.shutdown()
 
     def map(
         self, fn: Callable[[Any], Any], tasks: Sequence[Any], desc: str | None = None, progress: bool = True
@@ -68,6 +155,8 @@ class TaskPool:
         """fn(task) for every task, results in task order, with a progress bar."""
         bar = tqdm(total=len(tasks), desc=desc, disable=not progress or desc is None, leave=False)
         try:
+            if self._actors:
+                return self._map_ray(fn, tasks, bar)
             if self._executor is None:
                 if not self._inline_ready and self.initializer is not None:
                     self.initializer(*self.initargs)
@@ -89,3 +178,29 @@ class TaskPool:
                 ) from e
         finally:
             bar.close()
+
+    def _map_ray(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar) -> list[Any]:
+        """Keep every actor busy with one task at a time; results in task order."""
+        import ray
+
+        results: list[Any] = [None] * len(tasks)
+        pending: dict = {}
+        queue = list(enumerate(tasks))[::-1]
+        idle = list(self._actors)
+        while queue or pending:
+            while queue and idle:
+                i, t = queue.pop()
+                a = idle.pop()
+                pending[a.run.remote(fn, t)] = (i, a)
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i, a = pending.pop(ready[0])
+            try:
+                results[i] = ray.get(ready[0])
+            except ray.exceptions.RayError as e:
+                raise StageError(
+                    f"a Ray task failed ({type(e).__name__}: {e}); everything finished so far is saved: "
+                    "rerun the same command to resume"
+                ) from e
+            idle.append(a)
+            bar.update()
+        return results

@@ -89,7 +89,7 @@ def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
         args.workers,
     )
     tasks = [(args.env, cfg_dict, args.seed, i, str(out_dir / rollout_name(args.seed, i))) for i in todo]
-    with TaskPool(min(args.workers, max(1, len(tasks)))) as pool:
+    with TaskPool(min(args.workers, max(1, len(tasks))), ray_address=args.ray_address) as pool:
         lengths = pool.map(collect_episode, tasks, desc="episodes")
     if lengths:
         log.info("collected %d episodes, %d steps (mean length %.0f)", len(lengths), sum(lengths), np.mean(lengths))

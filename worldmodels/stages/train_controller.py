@@ -155,7 +155,7 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
     }
 
     init_args = (args.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
-    with TaskPool(args.workers, init_worker, init_args) as pool:
+    with TaskPool(args.workers, init_worker, init_args, args.ray_address) as pool:
 
         def real_scores(params_list, seeds, max_steps, patience, desc):
             tasks = [(np.asarray(p, np.float32), s, max_steps, patience) for p, s in zip(params_list, seeds)]
