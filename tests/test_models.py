@@ -68,7 +68,7 @@ def test_mdn_nll_matches_numpy_reference(rng):
 
 def test_mdnrnn_shapes():
     m = build_mdnrnn(z_size=8, action_dim=3, rnn_size=16, num_mixtures=5)
-    mix, reward, done, (h, c) = m(tf.zeros((4, 7, 11)))
+    mix, reward, done, (h, c, _) = m(tf.zeros((4, 7, 11)))
     assert mix.shape == (4, 7, 3 * 8 * 5)
     assert reward.shape == (4, 7) and done.shape == (4, 7)
     assert h.shape == (4, 16) and c.shape == (4, 16)

@@ -72,6 +72,17 @@ class NumpyMDNRNN:
         return mix, reward, done
 
 
+def mixture_nll(mix: np.ndarray, z: np.ndarray, k: int) -> np.ndarray:
+    """-log p(z) under M's mixture, averaged over latent dimensions (M's z loss per step):
+    mix [B,3*z*k] (logits, means, log-stds per dimension), z [B,z] -> [B]."""
+    b, n = z.shape
+    m = mix.reshape(b, n, 3 * k).astype(np.float64)
+    logmix, mean, logstd = m[..., :k], m[..., k : 2 * k], m[..., 2 * k :]
+    logmix = logmix - np.logaddexp.reduce(logmix, axis=-1, keepdims=True)
+    log_normal = -0.5 * ((z[..., None] - mean) / np.exp(logstd)) ** 2 - logstd - 0.5 * np.log(2 * np.pi)
+    return -np.logaddexp.reduce(logmix + log_normal, axis=-1).mean(axis=-1)
+
+
 class Agent:
     """V + M + C for a batch of B parallel episodes, all numpy.
 
@@ -85,16 +96,31 @@ class Agent:
         n_in = ctrl.input_size(encoder.z_size, rnn.units, inputs)
         self.W, self.b = ctrl.unflatten(params, n_in, n_out)
         self.state = rnn.initial_state(1)
+        self.track_surprise = False
+        self.surprise: np.ndarray = np.zeros(1)
+        self._mix: np.ndarray | None = None
 
     def reset(self, batch: int = 1) -> None:
         self.state = self.rnn.initial_state(batch)
+        self._mix = None
+        self.surprise = np.zeros(batch)
 
-    def act(self, frames: np.ndarray) -> np.ndarray:
+    def act(self, frames: np.ndarray, actions: np.ndarray | None = None) -> np.ndarray:
+        """C's actions for these frames; `actions` (exploration) replaces them, and M's state
+        advances with whichever is taken."""
         z, _ = self.encoder(frames)
-        x = ctrl.controller_input(z, self.state[0], self.state[1], self.inputs)
-        action = self.map_actions(x @ self.W + self.b)
-        self.state = self.rnn.step(z, action, self.state)
-        return action
+        if self.track_surprise:
+            # M's negative log-likelihood of the z it now sees, from its prediction at the last step.
+            self.surprise = (
+                mixture_nll(self._mix, z, self.rnn.num_mixtures) if self._mix is not None else np.zeros(len(z))
+            )
+        if actions is None:
+            x = ctrl.controller_input(z, self.state[0], self.state[1], self.inputs)
+            actions = self.map_actions(x @ self.W + self.b)
+        self.state = self.rnn.step(z, actions, self.state)
+        if self.track_surprise:
+            self._mix = self.rnn.heads(self.state[0])[0]
+        return actions
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

@@ -25,8 +25,13 @@ class CollectConfig:
 
     episodes: int = _f(100, "number of episodes (rollout files) to collect")
     max_steps: int = _f(1000, "cap on steps per collected episode")
-    policy: str = _f("pursuit", "exploration policy: 'pursuit' (carracing: noisy track follower) or 'random'")
+    policy: str = _f(
+        "pursuit",
+        "exploration policy: 'pursuit' (carracing: noisy track follower), 'random', or 'controller' (a trained agent)",
+    )
     fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
+    agent_dir: str = _f("", "with --policy controller: the data dir whose vision/, memory/ and controller/ act")
+    explore: float = _f(0.1, "with --policy controller: probability per step of a random action instead")
 
 
 @dataclass
@@ -69,6 +74,8 @@ class MemoryConfig:
     reward_weight: float = _f(1.0, "weight of the reward MSE in the loss")
     done_weight: float = _f(1.0, "weight of the terminated cross-entropy in the loss")
     done_pos_weight: float = _f(10.0, "weight of terminated=1 steps inside that cross-entropy")
+    predict_action: bool = _f(False, "also predict the next action (the paper's iterative procedure)")
+    action_weight: float = _f(1.0, "weight of the next-action MSE in the loss (with --predict-action)")
 
 
 @dataclass
@@ -92,6 +99,9 @@ class ControllerConfig:
     )
     val_episodes: int = _f(8, "validation tracks per candidate at each --eval-every check; the best on them is kept")
     fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
+    curiosity: float = _f(
+        0.0, "training reward bonus: this weight x M's negative log-likelihood of each transition (0: none)"
+    )
 
 
 STAGE_CONFIGS: dict[str, type] = {
@@ -212,7 +222,16 @@ def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, An
     return cfg
 
 
-CAN_BE_ZERO = ("max_frames_per_epoch", "eval_every", "heldout_episodes", "patience", "temperature", "pixel_weight")
+CAN_BE_ZERO = (
+    "max_frames_per_epoch",
+    "eval_every",
+    "heldout_episodes",
+    "patience",
+    "temperature",
+    "pixel_weight",
+    "explore",
+    "curiosity",
+)
 
 
 def validate(cfg: Any) -> None:
@@ -233,6 +252,11 @@ def validate(cfg: Any) -> None:
             raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")
         if isinstance(v, float) and f.name not in CAN_BE_ZERO + ("kl_tolerance",) and v <= 0:
             raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
+    if isinstance(cfg, CollectConfig):
+        if cfg.policy == "controller" and not cfg.agent_dir:
+            raise ValueError("--policy controller needs --agent-dir (a data dir with vision/, memory/, controller/)")
+        if not 0.0 <= cfg.explore <= 1.0:
+            raise ValueError(f"--explore is a probability, got {cfg.explore}")
     if isinstance(cfg, VisionConfig):
         if cfg.model not in ("vae", "vaegan"):
             raise ValueError(f"--model must be 'vae' or 'vaegan', got {cfg.model!r}")

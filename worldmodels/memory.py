@@ -6,6 +6,12 @@ Loss = NLL(z_{t+1}) averaged over steps and latent dimensions
      + reward_weight * MSE(r_t) + done_weight * weighted BCE(terminated_t)
 The done term weights terminated=1 steps by done_pos_weight: they are one step per episode at
 most, and without the weight M learns never to end the dream.
+
+With predict_action (the paper's procedure for harder worlds, section 5: M models
+P(x_{t+1}, r_{t+1}, a_{t+1}, d_{t+1} | x_t, a_t, h_t)), an extra head predicts the next action a_{t+1}
+from h_{t+1}, and the loss adds action_weight * MSE(a_{t+1}) over the steps whose next action exists.
+The default weight 1 puts it on the scale of the reward term (actions lie in [-1, 1]; the MSE of
+a constant guess is at most about 1, against a z NLL of about 1 per dimension).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ def mdn_nll(target: tf.Tensor, logmix: tf.Tensor, mean: tf.Tensor, logstd: tf.Te
 
 @keras.saving.register_keras_serializable(package="worldmodels")
 class MDNRNN(keras.Model):
-    """Inputs [B,T,z+a] -> (mixture [B,T,3*z*k], reward [B,T], done logit [B,T])."""
+    """Inputs [B,T,z+a] -> (mixture [B,T,3*z*k], reward [B,T], done logit [B,T], (h, c, h_seq))."""
 
     def __init__(
         self,
@@ -52,9 +58,12 @@ class MDNRNN(keras.Model):
         reward_weight: float = 1.0,
         done_weight: float = 1.0,
         done_pos_weight: float = 10.0,
+        predict_action: bool = False,
+        action_weight: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.predict_action, self.action_weight = predict_action, action_weight
         self.z_size, self.action_dim = z_size, action_dim
         self.rnn_size, self.num_mixtures = rnn_size, num_mixtures
         self.reward_weight, self.done_weight, self.done_pos_weight = reward_weight, done_weight, done_pos_weight
@@ -62,8 +71,10 @@ class MDNRNN(keras.Model):
         self.mdn = keras.layers.Dense(3 * z_size * num_mixtures, name="mdn")
         self.reward_head = keras.layers.Dense(1, name="reward")
         self.done_head = keras.layers.Dense(1, name="done")
+        self.action_head = keras.layers.Dense(action_dim, name="next_action") if predict_action else None
         self.seed_gen = keras.random.SeedGenerator(0)
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "z_nll", "reward_mse", "done_bce")}
+        names = ("loss", "z_nll", "reward_mse", "done_bce") + (("action_mse",) if predict_action else ())
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
     def get_config(self):
         return {
@@ -74,6 +85,8 @@ class MDNRNN(keras.Model):
             "reward_weight": self.reward_weight,
             "done_weight": self.done_weight,
             "done_pos_weight": self.done_pos_weight,
+            "predict_action": self.predict_action,
+            "action_weight": self.action_weight,
             **super().get_config(),
         }
 
@@ -83,7 +96,9 @@ class MDNRNN(keras.Model):
 
     def call(self, x, initial_state=None, training=False):
         h_seq, h, c = self.lstm(x, initial_state=initial_state, training=training)
-        return self.mdn(h_seq), self.reward_head(h_seq)[..., 0], self.done_head(h_seq)[..., 0], (h, c)
+        if self.action_head is not None and not self.action_head.built:
+            self.action_head(h_seq)  # create its weights with the others
+        return self.mdn(h_seq), self.reward_head(h_seq)[..., 0], self.done_head(h_seq)[..., 0], (h, c, h_seq)
 
     def compute_losses(self, batch, training=True):
         """batch: mu, logvar [B,T+1,z], action [B,T,a], reward [B,T], terminated [B,T], mask [B,T] (1 =
@@ -92,7 +107,7 @@ class MDNRNN(keras.Model):
         eps = keras.random.normal(tf.shape(mu), seed=self.seed_gen)
         z = mu + tf.exp(0.5 * logvar) * eps if training else mu
         x = tf.concat([z[:, :-1], batch["action"]], axis=-1)
-        mix, reward, done_logit, _ = self(x, training=training)
+        mix, reward, done_logit, (_, _, h_seq) = self(x, training=training)
         logmix, mean, logstd = split_mixture(mix, self.z_size, self.num_mixtures)
         nll = tf.reduce_mean(mdn_nll(z[:, 1:], logmix, mean, logstd), axis=-1)
         zmask, mask = batch["zmask"], batch["mask"]
@@ -102,7 +117,15 @@ class MDNRNN(keras.Model):
         bce = tf.nn.weighted_cross_entropy_with_logits(done, done_logit, self.done_pos_weight)
         done_bce = tf.reduce_sum(bce * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
         loss = z_nll + self.reward_weight * reward_mse + self.done_weight * done_bce
-        return {"loss": loss, "z_nll": z_nll, "reward_mse": reward_mse, "done_bce": done_bce}
+        out = {"loss": loss, "z_nll": z_nll, "reward_mse": reward_mse, "done_bce": done_bce}
+        if self.action_head is not None:
+            # h_{t+1} predicts a_{t+1}: step t's prediction is scored against action t+1 of the window,
+            # where it exists (amask: the window and the episode go on).
+            err = tf.reduce_mean(tf.square(self.action_head(h_seq)[:, :-1] - batch["action"][:, 1:]), axis=-1)
+            amask = mask[:, 1:]
+            out["action_mse"] = tf.reduce_sum(err * amask) / tf.maximum(tf.reduce_sum(amask), 1.0)
+            out["loss"] = loss + self.action_weight * out["action_mse"]
+        return out
 
     def _update(self, losses):
         for k, v in losses.items():
@@ -146,4 +169,9 @@ def export_rnn(m: MDNRNN) -> dict:
         "done_w": d_w,
         "done_b": d_b,
         "num_mixtures": np.int64(m.num_mixtures),
+        **(
+            dict(zip(("action_w", "action_b"), (np.asarray(w) for w in m.action_head.weights)))
+            if m.action_head is not None
+            else {}
+        ),
     }

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
 from worldmodels.artifacts import fault_point
 
@@ -44,21 +42,31 @@ def _env(max_steps: int):
 
 
 def run_episode(
-    env, agent: Agent, env_seed: int, patience: int = 0, step_penalty: float = 0.0, record: bool = False
+    env,
+    agent: Agent,
+    env_seed: int,
+    patience: int = 0,
+    step_penalty: float = 0.0,
+    record: bool = False,
+    curiosity: float = 0.0,
 ) -> tuple[float, int, dict | None]:
     """One episode of `agent` in `env` seeded `env_seed`: (total reward, steps, trace if record).
 
     patience > 0 stops a hopeless training episode early: after `patience` steps in a row without a
     positive reward (off the track, stalled), the episode ends and the rest of it is charged
     `step_penalty` per step, what the env would have charged had nothing more been gained. Scores
-    reported as results never use it.
+    reported as results never use it, nor the curiosity bonus (curiosity x M's negative
+    log-likelihood of each z it sees, given its prediction a step earlier).
     """
     obs, _ = env.reset(seed=int(env_seed))
     agent.reset(1)
+    agent.track_surprise = curiosity > 0
     total, steps, done, idle = 0.0, 0, False, 0
     trace = {"obs": [], "action": [], "reward": [], "terminated": [], "truncated": []} if record else None
     while not done:
         action = agent.act(obs[None])[0]
+        if curiosity:
+            total += curiosity * float(agent.surprise[0])
         if record:
             trace["obs"].append(obs)
             trace["action"].append(action)
@@ -77,13 +85,16 @@ def run_episode(
     return total, steps, trace
 
 
-def evaluate_task(task: tuple[np.ndarray, int, int, int]) -> tuple[float, int]:
-    """(controller params, env seed, max steps, patience) -> (total reward, steps), in a worker."""
-    params, env_seed, max_steps, patience = task
+def evaluate_task(task: tuple) -> tuple[float, int]:
+    """(controller params, env seed, max steps, patience[, curiosity]) -> (total reward, steps), in a worker."""
+    params, env_seed, max_steps, patience = task[:4]
+    curiosity = task[4] if len(task) > 4 else 0.0
     fault_point("episode")
     w = _WORKER
     agent = Agent(w["encoder"], w["rnn"], params, w["inputs"], w["spec"].map_actions, w["spec"].controller_outputs)
-    total, steps, _ = run_episode(_env(max_steps), agent, env_seed, patience, w["spec"].step_penalty)
+    total, steps, _ = run_episode(
+        _env(max_steps), agent, env_seed, patience, w["spec"].step_penalty, curiosity=curiosity
+    )
     return total, steps
 
 

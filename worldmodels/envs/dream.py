@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from worldmodels import controller as ctrl
-from worldmodels.agent import NumpyMDNRNN
+from worldmodels.agent import NumpyMDNRNN, mixture_nll
 
 NOISE_BLOCK = 64
 
@@ -111,11 +111,14 @@ def dream_rollouts(
     temperature: float,
     max_steps: int,
     done_bias: float = 0.0,
+    curiosity: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run B dream episodes at once, one controller each.
 
     params float [B, n_params]; init_mu, init_logvar [B,z] (each episode's first frame); seeds [B].
     Returns (total reward float64 [B], steps int [B]). One batched M step per time step for all.
+    curiosity > 0 adds curiosity x M's negative log-likelihood of each sampled z_{t+1} to the reward:
+    where M is unsure what comes next, its own samples are unlikely, and the controller is paid to go.
     """
     B, z_size = init_mu.shape
     n_in = ctrl.input_size(z_size, rnn.units, inputs)
@@ -139,6 +142,8 @@ def dream_rollouts(
         h[idx], c[idx] = h_new, c_new
         z[idx] = sample_next_z(mix, z_size, rnn.num_mixtures, temperature, u[idx], eps[idx])
         total[idx] += reward
+        if curiosity:
+            total[idx] += curiosity * mixture_nll(mix, z[idx], rnn.num_mixtures)
         steps[idx] += 1
         alive[idx[u_done[idx] < done_probability(done_logit, done_bias)]] = False
     return total, steps

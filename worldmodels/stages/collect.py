@@ -25,6 +25,29 @@ def rollout_name(seed: int, index: int) -> str:
     return f"s{seed}_e{index:06d}.npz"
 
 
+def _agent(env_name: str, agent_dir: str):
+    """The trained agent (numpy V, M, C) in agent_dir, loaded once per worker process."""
+    key = ("agent", agent_dir)
+    if key not in _ENVS:
+        from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
+        from worldmodels.envs.registry import get_spec
+
+        paths = Paths(Path(agent_dir))
+        spec = get_spec(env_name)
+        inputs = read_json(paths.controller / "config.json", "controller")["inputs"]
+        with np.load(paths.controller / "best.npz") as z:
+            params = z["params"]
+        _ENVS[key] = Agent(
+            NumpyEncoder(load_npz(paths.vision / "encoder.npz")),
+            NumpyMDNRNN(load_npz(paths.memory / "rnn.npz")),
+            params,
+            inputs,
+            spec.map_actions,
+            spec.controller_outputs,
+        )
+    return _ENVS[key]
+
+
 def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     """Run one episode and write it; returns its length. Runs in a worker (no TensorFlow)."""
     env_name, cfg, seed, index, out = task
@@ -36,12 +59,21 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     if key not in _ENVS:  # one env per worker process: starting VizDoom costs far more than a reset
         _ENVS[key] = spec.make(max_steps=cfg["max_steps"], fast=cfg["fast_env"])
     env = _ENVS[key]
-    policy = spec.policies[cfg["policy"]](rng)
+    agent = _agent(env_name, cfg["agent_dir"]) if cfg["policy"] == "controller" else None
+    policy = spec.policies["random" if agent is not None else cfg["policy"]](rng)
     obs, _ = env.reset(seed=train_seed(seed, index))
+    if agent is not None:
+        agent.reset(1)
     frames, actions, rewards, terms, truncs = [], [], [], [], []
     done = False
     while not done:
-        action = policy(env)
+        if agent is None:
+            action = policy(env)
+        elif rng.uniform() < cfg["explore"]:  # explore: a random action, which M's state also sees
+            action = np.asarray(policy(env), np.float32)
+            agent.act(obs[None], action[None])
+        else:
+            action = agent.act(obs[None])[0]
         frames.append(obs)
         obs, reward, terminated, truncated, _ = env.step(action)
         actions.append(action)
@@ -59,10 +91,20 @@ def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
     from worldmodels.envs.registry import get_spec
 
     policies = get_spec(args.env).policies
-    if cfg.policy not in policies:
+    if cfg.policy not in policies and cfg.policy != "controller":
         raise StageError(f"--policy {cfg.policy} is not available for {args.env}; choose {', '.join(policies)}")
     out_dir = Paths(args.data_dir).rollouts
     cfg_dict = {"max_steps": cfg.max_steps, "policy": cfg.policy, "fast_env": cfg.fast_env}
+    if cfg.policy == "controller":
+        agent_paths = Paths(Path(cfg.agent_dir))
+        for f in (
+            agent_paths.vision / "encoder.npz",
+            agent_paths.memory / "rnn.npz",
+            agent_paths.controller / "best.npz",
+        ):
+            if not f.exists():
+                raise StageError(f"--policy controller: {f} is missing; train that agent first (stages 2-5)")
+        cfg_dict.update(agent_dir=str(Path(cfg.agent_dir).resolve()), explore=cfg.explore)
     manifest = out_dir / "manifest.json"
     if manifest.exists():
         old = read_json(manifest, "rollouts", args)

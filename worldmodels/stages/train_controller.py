@@ -82,7 +82,7 @@ class Dream:
 
         self.done_bias = memory_done_bias(mem)
 
-    def scores(self, params: np.ndarray, seeds: list[int], max_steps: int) -> np.ndarray:
+    def scores(self, params: np.ndarray, seeds: list[int], max_steps: int, curiosity: float = 0.0) -> np.ndarray:
         """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""
         from worldmodels.envs.dream import dream_rollouts
 
@@ -99,6 +99,7 @@ class Dream:
             self.cfg.temperature,
             max_steps,
             self.done_bias,
+            curiosity,
         )
         return total
 
@@ -119,7 +120,12 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         "vision": vision_cfg["fingerprint"],
         "memory": mem["fingerprint"],
         "n_params": n_params,
-        **{k: v for k, v in asdict(cfg).items() if k not in ("generations", "eval_episodes")},
+        # curiosity enters the settings only when used, so older runs still resume.
+        **{
+            k: v
+            for k, v in asdict(cfg).items()
+            if k not in ("generations", "eval_episodes") and (cfg.curiosity or k != "curiosity")
+        },
     }
     dream = Dream(args, mem, cfg, spec) if cfg.train_in == "dream" else None
     if dream is not None:
@@ -157,8 +163,8 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
     init_args = (args.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
     with TaskPool(args.workers, init_worker, init_args, args.ray_address) as pool:
 
-        def real_scores(params_list, seeds, max_steps, patience, desc):
-            tasks = [(np.asarray(p, np.float32), s, max_steps, patience) for p, s in zip(params_list, seeds)]
+        def real_scores(params_list, seeds, max_steps, patience, desc, curiosity=0.0):
+            tasks = [(np.asarray(p, np.float32), s, max_steps, patience, curiosity) for p, s in zip(params_list, seeds)]
             return np.array([r for r, _ in pool.map(evaluate_task, tasks, desc=desc)], np.float64)
 
         def evaluate(solutions, gen):
@@ -167,9 +173,11 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
             params = [s for s in solutions for _ in seeds]
             all_seeds = seeds * len(solutions)
             if dream is not None:
-                rewards = dream.scores(np.stack(params), all_seeds, cfg.max_steps)
+                rewards = dream.scores(np.stack(params), all_seeds, cfg.max_steps, cfg.curiosity)
             else:
-                rewards = real_scores(params, all_seeds, cfg.max_steps, cfg.patience, f"gen {gen + 1} episodes")
+                rewards = real_scores(
+                    params, all_seeds, cfg.max_steps, cfg.patience, f"gen {gen + 1} episodes", cfg.curiosity
+                )
             return rewards.reshape(len(solutions), cfg.trials).mean(axis=1)
 
         def held_out(params, n, offset, desc):

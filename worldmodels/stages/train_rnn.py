@@ -108,7 +108,12 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
             "env": args.env,
             "seed": args.seed,
             "series": series_fp,
-            **{k: v for k, v in asdict(cfg).items() if k != "steps"},
+            # The next-action knobs enter the settings only when used: older checkpoints still resume.
+            **{
+                k: v
+                for k, v in asdict(cfg).items()
+                if k != "steps" and (cfg.predict_action or k not in ("predict_action", "action_weight"))
+            },
         }
         ckpt_path = out / "checkpoint.npz"
 
@@ -121,6 +126,8 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
             reward_weight=cfg.reward_weight,
             done_weight=cfg.done_weight,
             done_pos_weight=cfg.done_pos_weight,
+            predict_action=cfg.predict_action,
+            action_weight=cfg.action_weight,
         )
         optimizer = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.grad_clip)
         model.compile(optimizer=optimizer)
