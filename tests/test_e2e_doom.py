@@ -65,3 +65,20 @@ def test_temperature_sweep_writes_table_2(doom):
     for tau in ("0.5", "1.15"):
         ev = json.loads((doom / f"controller_tau{tau}" / "eval.json").read_text())
         assert ev["temperature"] == float(tau)
+
+
+def test_diagnose_dream_scores_constant_policies_in_dream_and_game(doom, capsys):
+    from worldmodels.diagnose_dream import main
+
+    args = ["--env", "doom", "--data-dir", str(doom), "--dream-episodes", "4", "--real-episodes", "1"]
+    assert main(args + ["--max-steps", "30", "--temperatures", "1.0"]) == 0
+    rows = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| always") or line.startswith("| stay")
+    ]
+    assert len(rows) == 3
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        dream, real = (float(c.split("±")[0]) for c in cells[1:])
+        assert 0 < real <= 30 and math.isfinite(dream)  # real: 1 per step survived, capped at 30
