@@ -14,7 +14,7 @@ ARGS := --env $(ENV) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(
 export SDL_VIDEODRIVER ?= dummy
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test lint bench clean-data
+.PHONY: setup run test lint bench demo clean-data
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# A shipped agent (pretrained/), scored on 10 held-out tracks of the stock env and filmed; trains nothing.
+demo: setup
+	$(PY) -m worldmodels.evaluate --env carracing --model-dir pretrained/carracing-laptop --episodes 10 --out demo/carracing-eval.json
+	$(PY) -m worldmodels.play --env carracing --model-dir pretrained/carracing-laptop --episodes 1 --video demo/carracing.mp4
 
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done

@@ -5,7 +5,8 @@ Example:  python -m worldmodels.evaluate --env carracing --episodes 100
 Reads:    <model-dir>/vision, memory, controller (default data/<env>)
 Writes:   <model-dir>/evaluate_<policy>.json (or --out), and prints mean +- std
 
-Seeds are the held-out ones (from 2x10^9 + --seed-offset), never used in training. The stock
+Episodes use seeds S .. S+N-1 with --seed-offset S; by default the held-out range from 2x10^9, which
+training never uses (training seeds are below 10^9; stage 5 validates on 2x10^9 + 10^6 on). The stock
 gymnasium env is the default; --fast uses the pixel-identical fast renderer.
 """
 
@@ -32,7 +33,7 @@ def evaluate(
     env: str,
     model_dir: Path,
     episodes: int,
-    seed_offset: int,
+    seed_offset: int | None,
     workers: int,
     policy: str,
     fast: bool,
@@ -40,7 +41,7 @@ def evaluate(
     ray_address: str | None = None,
 ) -> dict:
     """Score `policy` ('agent' or 'random') on held-out seeds; returns {"mean", "std", "scores", ...}."""
-    seeds = eval_seeds(episodes, seed_offset)
+    seeds = eval_seeds(episodes) if seed_offset is None else list(range(seed_offset, seed_offset + episodes))
     t0 = time.time()
     if policy == "random":
         with TaskPool(workers, init_random_worker, (env, fast), ray_address) as pool:
@@ -77,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         "--model-dir", type=Path, default=None, help="data directory holding the agent (default: data/<env>)"
     )
     p.add_argument("--episodes", type=int, default=100, help="number of held-out episodes (default: 100)")
-    p.add_argument("--seed-offset", type=int, default=0, help="first held-out seed offset (default: 0)")
+    p.add_argument(
+        "--seed-offset",
+        type=int,
+        default=None,
+        help="episodes use seeds S .. S+N-1 (default: the held-out range from 2x10^9, never used in training)",
+    )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
     p.add_argument("--policy", choices=("agent", "random"), default="agent", help="the saved agent, or uniform random")
     p.add_argument("--fast", action="store_true", help="use the fast renderer instead of the stock env")
@@ -88,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if a.episodes <= 0 or a.workers <= 0 or a.max_steps <= 0:
         p.error("--episodes, --workers and --max-steps must be positive")
+    if a.seed_offset is not None and not 0 <= a.seed_offset <= 2**32 - 1 - a.episodes:
+        p.error(f"--seed-offset must be in [0, 2^32 - episodes], got {a.seed_offset}")
     model_dir = a.model_dir or Path("data") / a.env
     try:
         result = evaluate(

@@ -83,15 +83,14 @@ def play(
     from worldmodels.envs.registry import get_spec
     from worldmodels.rollout import run_episode
     from worldmodels.seeding import eval_seeds
-    from worldmodels.vision.vae import build_vae
+    from worldmodels.vision.vae import load_vae
 
     paths = Paths(model_dir)
     c_cfg = read_json(paths.controller / "config.json", "controller")
     if c_cfg.get("env") != env:
         raise StageError(f"{paths.controller} holds a controller for {c_cfg.get('env')!r}, not {env!r}")
     v_cfg = read_json(paths.vision / "config.json", "vision")
-    vae = build_vae(v_cfg["z_size"], v_cfg["kl_tolerance"])
-    vae.load_weights(paths.vision / "vae.weights.h5")
+    vae = load_vae(paths.vision, v_cfg["z_size"], v_cfg["kl_tolerance"])
     decode = _decode_fn(vae)
     spec = get_spec(env)
     with np.load(paths.controller / "best.npz") as z:

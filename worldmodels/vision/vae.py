@@ -125,3 +125,31 @@ def export_encoder(vae: ConvVAE) -> dict:
     out["mu_w"], out["mu_b"] = (np.asarray(w) for w in vae.dense_mu.weights)
     out["logvar_w"], out["logvar_b"] = (np.asarray(w) for w in vae.dense_logvar.weights)
     return out
+
+
+def export_decoder(vae: ConvVAE, dtype=np.float16) -> dict:
+    """The decoder's weights as numpy arrays (float16 by default: for shipping, about 7 MB)."""
+    out = {}
+    for i, layer in enumerate((vae.dec_dense, *vae.deconvs)):
+        out[f"dec{i}_w"], out[f"dec{i}_b"] = (np.asarray(w).astype(dtype) for w in layer.weights)
+    return out
+
+
+def load_vae(vision_dir, z_size: int, kl_tolerance: float) -> ConvVAE:
+    """V from a vision directory: vae.weights.h5 (a training run) or encoder.npz + decoder.npz (a
+    shipped model, pretrained/)."""
+    from pathlib import Path
+
+    vision_dir = Path(vision_dir)
+    vae = build_vae(z_size, kl_tolerance)
+    if (vision_dir / "vae.weights.h5").exists():
+        vae.load_weights(vision_dir / "vae.weights.h5")
+        return vae
+    with np.load(vision_dir / "encoder.npz") as enc, np.load(vision_dir / "decoder.npz") as dec:
+        for i, conv in enumerate(vae.convs):
+            conv.set_weights([enc[f"conv{i}_w"], enc[f"conv{i}_b"]])
+        vae.dense_mu.set_weights([enc["mu_w"], enc["mu_b"]])
+        vae.dense_logvar.set_weights([enc["logvar_w"], enc["logvar_b"]])
+        for i, layer in enumerate((vae.dec_dense, *vae.deconvs)):
+            layer.set_weights([dec[f"dec{i}_w"].astype(np.float32), dec[f"dec{i}_b"].astype(np.float32)])
+    return vae
