@@ -121,7 +121,7 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
         n_frames = min(total_frames, cfg.max_frames_per_epoch or total_frames)
         bar = tqdm(
             batches,
-            desc=f"vae epoch {epoch + 1}/{cfg.epochs}",
+            desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
             unit="batch",
             leave=False,
             total=-(-n_frames // cfg.batch_size),
