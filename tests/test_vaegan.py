@@ -158,3 +158,38 @@ def test_sharpness_ratio_ranks_blur_below_one():
     blurred = (sharp + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, (1, 1), (1, 2))) / 4
     assert laplacian_variance(blurred) < 0.5 * laplacian_variance(sharp)
     assert laplacian_variance(np.full((2, 8, 8, 3), 0.3)) == 0.0
+
+
+def test_a_diverged_epoch_is_rolled_back_with_halved_learning_rates(tmp_path, rng, monkeypatch):
+    """An epoch whose held-out loss blows up is undone: back to the last checkpoint, learning rates
+    halved (and kept in the checkpoint), the epoch redone; the finished run has every epoch once."""
+    import json
+
+    from conftest import make_fake_rollout
+
+    from worldmodels.cli import RunArgs
+    from worldmodels.config import make_stage_config
+    from worldmodels.data import save_rollout
+    from worldmodels.stages.train_vae import diverged, train_vae
+    from worldmodels.vision.vaegan import ConvVAEGAN
+
+    assert diverged({"heldout_loss": 100.0}, [{"heldout_loss": 20.0}]) and not diverged({"loss": 50.0}, [])
+    assert diverged({"heldout_loss": float("nan")}, []) and not diverged({"heldout_loss": 50.0}, [{"heldout_loss": 20}])
+    for i in range(3):
+        save_rollout(tmp_path / "rollouts" / f"s0_e{i:06d}.npz", *make_fake_rollout(rng, T=40))
+    real = ConvVAEGAN.heldout_metrics
+    calls = []
+
+    def blow_up_once(self, x):
+        out = real(self, x)
+        calls.append(1)
+        return {**out, "loss": out["loss"] * 100} if len(calls) == 2 else out  # epoch 2, first try
+
+    monkeypatch.setattr(ConvVAEGAN, "heldout_metrics", blow_up_once)
+    cfg = make_stage_config("vision", "carracing", "tiny", {"model": "vaegan", "epochs": 3})
+    train_vae(RunArgs("carracing", "tiny", tmp_path, 0, 1), cfg)
+    assert len(calls) == 4  # epochs 1, 2 (diverged), 2 again, 3
+    with np.load(tmp_path / "vision" / "checkpoint.npz") as z:
+        meta = json.loads(str(z["meta"]))
+    assert meta["epoch"] == 3 and meta["lr_scale"] == 0.5 and [r["epoch"] for r in meta["rollbacks"]] == [2]
+    assert len((tmp_path / "vision" / "metrics.csv").read_text().splitlines()) == 4

@@ -51,6 +51,23 @@ def heldout_frames(files: list[Path], n: int = 512) -> np.ndarray:
     return np.concatenate(frames)[:n] if frames else np.zeros((0, 64, 64, 3), np.uint8)
 
 
+MAX_ROLLBACKS = 3
+DIVERGENCE_FACTOR = 3.0
+
+
+def _loss_key(row: dict) -> str:
+    return "heldout_loss" if "heldout_loss" in row else "loss"
+
+
+def diverged(row: dict, history: list[dict]) -> bool:
+    """An epoch diverged if its (held-out) loss is not finite or over DIVERGENCE_FACTOR x the best so far."""
+    key = _loss_key(row)
+    if not np.isfinite(row[key]):
+        return True
+    best = [h[key] for h in history if key in h]
+    return bool(best) and row[key] > DIVERGENCE_FACTOR * min(best)
+
+
 def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
     """Train (or resume training) the ConvVAE; returns the vision directory."""
     import keras
@@ -109,7 +126,10 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
                 sums[k] = sums.get(k, 0.0) + len(x) * float(v)
         return {f"heldout_{k}": v / len(held) for k, v in sums.items()}
 
-    for epoch in range(meta["epoch"], cfg.epochs):
+    if gan:
+        vae.set_learning_rate(cfg.learning_rate * meta.get("lr_scale", 1.0))
+    epoch, rollbacks = meta["epoch"], 0
+    while epoch < cfg.epochs:
         t0 = time.time()
         # Re-seed sampling per epoch so a resumed run draws the same noise as an uninterrupted one.
         vae.seed_gen.state.assign(np.array([args.seed, epoch], dtype=vae.seed_gen.state.dtype))
@@ -152,8 +172,38 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
             "frames": frames,
             "seconds": time.time() - t0,
         }
+        if gan and diverged(row, meta["history"]):
+            # GAN training can blow up (the encoder chasing the discriminator's features); the last
+            # checkpoint is the last good epoch: go back to it and halve the learning rates.
+            rollbacks += 1
+            if rollbacks > MAX_ROLLBACKS or not ckpt_path.exists():
+                raise StageError(
+                    f"vaegan epoch {epoch + 1} diverged ({_loss_key(row)} {row[_loss_key(row)]:.1f})"
+                    + (f" {rollbacks - 1} times in a row" if ckpt_path.exists() else " before any checkpoint")
+                    + f"; the last good checkpoint {ckpt_path} is kept; rerun with a lower --learning-rate"
+                )
+            scale = meta.get("lr_scale", 1.0) * 0.5
+            log.warning(
+                "vaegan epoch %d diverged (%s %.1f, best so far %.1f): back to the checkpoint of epoch %d, "
+                "learning rates x%.3g",
+                epoch + 1,
+                _loss_key(row),
+                row[_loss_key(row)],
+                min(h[_loss_key(row)] for h in meta["history"]),
+                epoch,
+                scale,
+            )
+            spent = row["seconds"]
+            meta = load_checkpoint(ckpt_path, vae, optimizer, settings, fix_hint("vision", args))
+            meta["lr_scale"] = scale
+            meta["wall_s"] += spent
+            meta["rollbacks"] = meta.get("rollbacks", []) + [{"epoch": epoch + 1, "row": row, "lr_scale": scale}]
+            vae.set_learning_rate(cfg.learning_rate * scale)
+            continue
+        rollbacks = 0
         check_finite({k: v for k, v in row.items() if isinstance(v, float)}, f"vae epoch {epoch + 1}", ckpt_path)
         meta = {
+            **meta,
             "settings": settings,
             "epoch": epoch + 1,
             "history": meta["history"] + [row],
@@ -187,6 +237,7 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
                     row["d_real"],
                     row["d_fake"],
                 )
+        epoch += 1
 
     if gan:
         vae = vae.to_vae()  # encoder + decoder; the discriminator stays in checkpoint.npz

@@ -28,8 +28,12 @@ Choices, documented:
   frames: critic <- E[C(x~)] / 2 + E[C(x_p)] / 2 - E[C(x)] + 10 * GP; decoder's GAN term
   -(E[C(x~)] + E[C(x_p)]) / 2. One critic step per batch (not 5), to cost the same as the GAN.
 
-Guards: a batch whose losses are not finite raises (the last checkpoint is kept); the stage logs
-the discriminator's mean outputs per epoch and warns when it wins outright (collapse).
+Guards: a batch whose losses are not finite raises (the last checkpoint is kept); an epoch whose
+held-out loss is over 3x the best so far (a blow-up: on the laptop preset at learning rate 1e-3, one
+epoch's KL went from 14 to 1,779) is undone: the stage reloads the last checkpoint, halves the three
+learning rates (kept in the checkpoint's meta, so a resumed run keeps them) and redoes the epoch, at
+most 3 times in a row; the stage logs the discriminator's mean outputs per epoch and warns when it
+wins outright (collapse).
 """
 
 from __future__ import annotations
@@ -186,6 +190,11 @@ class ConvVAEGAN(ConvVAE):
         self.opts.build()
         self._train_batch = tf.function(self._train_step_impl)
         return self.opts
+
+    def set_learning_rate(self, lr: float) -> None:
+        """The learning rate of all three optimisers (the stage halves it after a divergence)."""
+        for opt, _ in self.opts.pairs:
+            opt.learning_rate.assign(lr)
 
     def _train_step_impl(self, x):
         x = tf.cast(x, tf.float32) / 255.0
