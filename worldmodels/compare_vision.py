@@ -76,14 +76,20 @@ def _load_vae(data_dir: Path):
 
 def _budget(data_dir: Path, controller: str) -> dict:
     """The M and C settings that must match for a fair comparison of agent scores."""
+    from dataclasses import asdict
+
+    from worldmodels.config import ControllerConfig, MemoryConfig
+
+    # Settings a run's config.json lacks (added after it was trained) take their defaults.
     out = {}
     mem = Paths(data_dir).memory / "config.json"
     if mem.exists():
-        out["memory"] = read_json(mem, "memory").get("config", {})
+        out["memory"] = {**asdict(MemoryConfig()), **read_json(mem, "memory").get("config", {})}
     ctl = data_dir / controller / "config.json"
     if ctl.exists():
         c = read_json(ctl, "controller")
-        out["controller"] = {k: v for k, v in c.get("config", {}).items() if k != "name"}
+        saved = {**asdict(ControllerConfig()), **c.get("config", {})}
+        out["controller"] = {k: v for k, v in saved.items() if k != "name"}
         out["generations_run"] = c.get("generations")
     return out
 
