@@ -66,12 +66,10 @@ def heldout_sample(data_dir: Path, n: int) -> np.ndarray:
 
 
 def _load_vae(data_dir: Path):
-    from worldmodels.vision.vae import build_vae
+    from worldmodels.vision.vae import load_vae
 
     cfg = read_json(Paths(data_dir).vision / "config.json", "vision")
-    vae = build_vae(cfg["z_size"], cfg["kl_tolerance"])
-    vae.load_weights(Paths(data_dir).vision / "vae.weights.h5")
-    return cfg, vae
+    return cfg, load_vae(Paths(data_dir).vision, cfg["z_size"], cfg["kl_tolerance"])
 
 
 def _budget(data_dir: Path, controller: str) -> dict:

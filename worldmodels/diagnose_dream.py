@@ -37,7 +37,7 @@ def dream_survival(data_dir: Path, action: np.ndarray, episodes: int, temperatur
     mem = read_json(paths.memory / "config.json", "memory")
     with open_series(paths.series, "python 03_generate_rnn_data.py") as f:
         starts = f["episode_starts"][:-1]
-        mu, lv = f["mu"][:][starts], f["logvar"][:][starts]
+        mu, lv = f["mu"][starts], f["logvar"][starts]  # only the first frames, not the whole series
     idx = np.arange(episodes) % len(mu)
     z_size = mu.shape[1]
     # A controller on [z] with zero weights and bias = the action; the identity maps it unchanged.

@@ -289,8 +289,6 @@ def load_vision(args: RunArgs, need_keras: bool = False):
         )
     if not need_keras:
         return cfg, None
-    from worldmodels.vision.vae import build_vae
+    from worldmodels.vision.vae import load_vae
 
-    vae = build_vae(cfg["z_size"], cfg["kl_tolerance"])
-    vae.load_weights(paths.vision / "vae.weights.h5")
-    return cfg, vae
+    return cfg, load_vae(paths.vision, cfg["z_size"], cfg["kl_tolerance"])
