@@ -76,6 +76,7 @@ def command(script: str, data: Path) -> list[str]:
 def environ(fault: str | None = None) -> dict:
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("WORLDMODELS_FAULT", None)
+    env["WORLDMODELS_WORKER_RESTARTS"] = "0"  # a killed worker ends the run: the rerun must resume it
     if fault:
         env["WORLDMODELS_FAULT"] = fault
     return env

@@ -3,8 +3,10 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import h5py
@@ -15,6 +17,23 @@ from worldmodels.artifacts import SCRIPTS as STAGE_SCRIPTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = list(STAGE_SCRIPTS.values())  # the five numbered scripts, in order
+
+
+def run_cmd(cmd, env, timeout=600):
+    """Run cmd to the end; returns a CompletedProcess with its text output. Output goes to files,
+    not pipes, and the command runs in its own process group: a grandchild that outlived it cannot
+    hold a pipe open and hang the test, and a command that hangs is killed with all it started."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, text=True, start_new_session=True)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            err.write(f"\n[killed after {timeout} s]")
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read())
 
 
 def run(script, data_dir, *extra, check=True):
@@ -32,7 +51,7 @@ def run(script, data_dir, *extra, check=True):
         "2",
         *extra,
     ]
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    p = run_cmd(cmd, env)
     if check and p.returncode != 0:
         raise AssertionError(f"{script} failed ({p.returncode}):\n{p.stdout}\n{p.stderr[-4000:]}")
     return p

@@ -3,12 +3,11 @@
 import json
 import math
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from test_e2e import ROOT, SCRIPTS, run
+from test_e2e import SCRIPTS, run, run_cmd
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,8 @@ def test_temperature_sweep_writes_table_2(doom):
         "0.5",
         "1.15",
     ]
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    p = run_cmd(cmd, env)
+    assert p.returncode == 0, p.stderr[-4000:]
     rows = (doom / "temperature_sweep.csv").read_text().strip().splitlines()
     assert rows[0].startswith("temperature,dream_mean,dream_std,real_mean,real_std")
     assert [r.split(",")[0] for r in rows[1:]] == ["0.5", "1.15"]

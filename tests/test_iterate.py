@@ -3,12 +3,12 @@ controller, and a tiny two-round run that resumes."""
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_e2e import run_cmd
 
 from worldmodels.agent import Agent, NumpyMDNRNN, mixture_nll
 from worldmodels.memory import build_mdnrnn, export_rnn, mdn_nll, split_mixture
@@ -107,7 +107,7 @@ def _iterate(data_dir, rounds):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "worldmodels.iterate", "--env", "doom", "--preset", "tiny", "--data-dir"]
     cmd += [str(data_dir), "--rounds", str(rounds), "--workers", "2", "--curiosity", "0.01", "--predict-action"]
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    p = run_cmd(cmd, env, timeout=900)
     assert p.returncode == 0, p.stderr[-4000:]
     return p
 

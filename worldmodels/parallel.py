@@ -4,7 +4,9 @@
 weights) once rather than every generation.
 
 - Local (`ray_address=None`): `workers` processes started with the spawn method (TensorFlow is
-  not fork-safe), killed by the kernel if the stage dies. With one worker, tasks run in this process.
+  not fork-safe), killed by the kernel if the stage dies. If a worker dies, the pool starts again
+  and reruns the unfinished tasks (once per map by default). With one worker, tasks run in this
+  process.
 - Ray (`ray_address` = "auto", "ray://HOST:10001", any address `ray.init` takes, or "local" for a
   private Ray instance with `workers` CPUs started here and shut down on exit): one actor per CPU
   the cluster has when the pool starts, or `workers` if that is more (an autoscaling cluster then
@@ -19,6 +21,7 @@ same seeds give the same results on either backend and with any number of worker
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
@@ -29,6 +32,9 @@ from typing import Any
 from tqdm import tqdm
 
 from worldmodels.artifacts import StageError
+
+log = logging.getLogger(__name__)
+RESTARTS_ENV = "WORLDMODELS_WORKER_RESTARTS"
 
 
 def _die_with_parent() -> None:
@@ -71,9 +77,17 @@ class TaskPool:
     """A pool of workers, each set up once by initializer(*initargs): local processes or Ray actors."""
 
     def __init__(
-        self, workers: int, initializer: Callable | None = None, initargs: tuple = (), ray_address: str | None = None
+        self,
+        workers: int,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+        ray_address: str | None = None,
+        restarts: int | None = None,
     ):
         self.workers = workers
+        # How often a local pool whose worker died starts again within one map (the crash tests set
+        # WORLDMODELS_WORKER_RESTARTS=0 to see the death itself).
+        self.restarts = int(os.environ.get(RESTARTS_ENV, 1)) if restarts is None else restarts
         self.initializer, self.initargs = initializer, initargs
         self.ray_address = ray_address
         self._executor: ProcessPoolExecutor | None = None
@@ -129,13 +143,16 @@ class TaskPool:
             # One BLAS thread per worker: the workers already fill the cores.
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=mp.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(self.initializer, self.initargs),
-            )
+            self._executor = self._new_executor()
         return self
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(self.initializer, self.initargs),
+        )
 
     def __exit__(self, *exc) -> None:
         if self._executor is not None:
@@ -166,18 +183,47 @@ class TaskPool:
                     out.append(fn(t))
                     bar.update()
                 return out
-            try:
-                futures = [self._executor.submit(fn, t) for t in tasks]
-                for f in futures:
-                    f.add_done_callback(lambda _: bar.update())
-                return [f.result() for f in futures]
-            except BrokenProcessPool as e:
-                raise StageError(
-                    "a worker process died (killed, or out of memory); everything finished so far is saved: "
-                    "rerun the same command to resume"
-                ) from e
+            return self._map_local(fn, tasks, bar)
         finally:
             bar.close()
+
+    def _map_local(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar) -> list[Any]:
+        """On the local pool. A worker that dies breaks the pool: it is started again (up to
+        `restarts` times per map) and the unfinished tasks run again, so a lost worker costs time,
+        not the stage."""
+        results: dict[int, Any] = {}
+        restarts = 0
+        while True:
+            todo = [i for i in range(len(tasks)) if i not in results]
+            futures = {i: self._executor.submit(fn, tasks[i]) for i in todo}
+            for f in futures.values():
+                f.add_done_callback(lambda _: bar.update())
+            try:
+                for i, f in futures.items():
+                    results[i] = f.result()
+                return [results[i] for i in range(len(tasks))]
+            except BrokenProcessPool as e:
+                for i, f in futures.items():  # keep what finished before the pool broke
+                    if f.done() and not f.cancelled() and f.exception() is None:
+                        results[i] = f.result()
+                bar.n = len(results)
+                bar.refresh()
+                if restarts >= self.restarts:
+                    raise StageError(
+                        "a worker process died (killed, or out of memory)"
+                        + (f" {restarts + 1} times" if restarts else "")
+                        + "; everything finished so far is saved: rerun the same command to resume"
+                    ) from e
+                restarts += 1
+                log.warning(
+                    "a worker process died (killed, or out of memory); restarting the pool and running its "
+                    "%d unfinished tasks again (restart %d of %d)",
+                    len(tasks) - len(results),
+                    restarts,
+                    self.restarts,
+                )
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = self._new_executor()
 
     def _map_ray(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar) -> list[Any]:
         """Keep every actor busy with one task at a time; results in task order."""

@@ -7,6 +7,11 @@ whose Discrete(3) actions are 0 = no-op, 1 = MOVE_LEFT, 2 = MOVE_RIGHT.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+
 import gymnasium as gym
 import numpy as np
 from PIL import Image
@@ -20,6 +25,90 @@ def preprocess(screen: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(screen).resize((64, 64), Image.BILINEAR), dtype=np.uint8)
 
 
+# The game engine is a child process of whichever process made the env. Killed with its parent (a
+# worker that died, a stage killed with SIGKILL) it would live on, an orphan holding its shared
+# memory, its message queues and the parent's stdout open. A small guard process, one per process
+# that starts engines, learns each engine's pid through a pipe; when the pipe closes, that is when
+# the parent has gone however it went, it SIGKILLs the engines still alive, removes their
+# /dev/shm files and the parent's engine settings file.
+_GUARD_CODE = """
+import os, signal, sys
+fd, ini, data = int(sys.argv[1]), sys.argv[2], b""
+while True:
+    chunk = os.read(fd, 4096)
+    if not chunk:
+        break
+    data += chunk
+for pid in {int(p) for p in data.split()}:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            args = f.read().split(b"\\0")
+        if not args[0].endswith(b"vizdoom"):
+            continue
+        os.kill(pid, signal.SIGKILL)
+        iid = args[args.index(b"+viz_instance_id") + 1].decode()
+        for kind in ("SM", "MQCtr", "MQDoom"):
+            try:
+                os.unlink("/dev/shm/ViZDoom%s%s" % (kind, iid))
+            except OSError:
+                pass
+    except (OSError, ValueError, IndexError):
+        pass
+try:
+    os.unlink(ini)
+except OSError:
+    pass
+"""
+_guard: dict = {}  # this process's guard: {"pid": owner pid, "fd": write end, "sent": engine pids}
+
+
+def _settings_file() -> str:
+    return os.path.join(tempfile.gettempdir(), f"worldmodels-vizdoom-{os.getpid()}.ini")
+
+
+def engine_pids() -> list[int]:
+    """The running ViZDoom engines that are children of this process (Linux /proc; [] elsewhere)."""
+    me, out = os.getpid(), []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for d in entries:
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm, rest = stat[stat.find("(") + 1 : stat.rfind(")")], stat[stat.rfind(")") + 2 :].split()
+        if len(rest) > 1 and int(rest[1]) == me and comm.startswith("vizdoom"):
+            out.append(int(d))
+    return out
+
+
+def _guard_engines() -> None:
+    """Hand this process's engine pids to its guard (started on first use)."""
+    if not os.path.isdir("/proc"):
+        return
+    if _guard.get("pid") != os.getpid():  # none yet, or inherited through fork: start our own
+        r, w = os.pipe()  # both ends close-on-exec: the engines do not inherit the write end
+        subprocess.Popen(
+            [sys.executable, "-c", _GUARD_CODE, str(r), _settings_file()],
+            pass_fds=(r,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not in the stage's process group: it must outlive a group kill
+        )
+        os.close(r)
+        _guard.update(pid=os.getpid(), fd=w, sent=set())
+    new = [p for p in engine_pids() if p not in _guard["sent"]]
+    if new:
+        os.write(_guard["fd"], "".join(f"{p}\n" for p in new).encode())
+        _guard["sent"].update(new)
+
+
 class DoomFrames(gym.Wrapper):
     """Observations uint8 [64,64,3]; actions float32 [1] in {-1, 0, 1} (left, stay, right)."""
 
@@ -27,9 +116,13 @@ class DoomFrames(gym.Wrapper):
         super().__init__(env)
         self.observation_space = gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self._guarded = False
 
     def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
+        obs, info = self.env.reset(**kwargs)  # the first reset starts the engine
+        if not self._guarded:
+            _guard_engines()
+            self._guarded = True
         return preprocess(obs["screen"]), info
 
     def step(self, action):
@@ -43,7 +136,12 @@ def make_doom(max_steps: int = MAX_STEPS, fast: bool = True, **kwargs) -> gym.En
     """TakeCover with 64x64 frames, truncated after `max_steps` steps (`fast` is for CarRacing only)."""
     from vizdoom import gymnasium_wrapper  # noqa: F401 - registers the Vizdoom ids
 
-    return DoomFrames(gym.make(GAME_ID, max_episode_steps=max_steps, **kwargs))
+    env = gym.make(GAME_ID, max_episode_steps=max_steps, **kwargs)
+    # The engine writes its settings file (_vizdoom.ini) at start; by default into the current
+    # directory, where engines started at the same moment by parallel workers would share one file.
+    # Each process gets its own, out of the user's way.
+    env.unwrapped.game.set_doom_config_path(_settings_file())
+    return DoomFrames(env)
 
 
 def map_actions(out: np.ndarray) -> np.ndarray:
