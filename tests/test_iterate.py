@@ -133,3 +133,15 @@ def test_two_rounds_collect_with_the_controller_and_resume(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*.npz") if not p.is_symlink()}
     _iterate(tmp_path, 2)
     assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*.npz") if not p.is_symlink()}
+
+    # A round ships like any run: its model card carries the round's stage times and the history.
+    from worldmodels.export_pretrained import main as export_main
+
+    out = tmp_path / "shipped"
+    assert export_main(["--data-dir", str(root / "1"), "--out", str(out), "--command", "iterate --rounds 2"]) == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "`iterate --rounds 2`" in card and "collect (this round)" in card
+    assert "## Training history (iterative rounds)" in card and "| 1 | controller |" in card
+    assert f"--model-dir {out}" in card
+    for f in ("vision/encoder.npz", "vision/decoder.npz", "memory/rnn.npz", "controller/best.npz"):
+        assert (out / f).exists(), f

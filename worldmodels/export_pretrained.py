@@ -62,14 +62,21 @@ def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
     with atomic_path(dst.vision / "decoder.npz") as tmp:
         np.savez_compressed(tmp, **export_decoder(vae))
     timings = json.loads((data_dir / "timings.json").read_text()) if (data_dir / "timings.json").exists() else []
+    rounds_md = data_dir.parent / "rounds.md"  # a round of `worldmodels.iterate`: its stages and the history
+    if not timings and (data_dir / "round.json").exists():
+        secs = json.loads((data_dir / "round.json").read_text()).get("seconds", {})
+        timings = [{"stage": f"{k} (this round)", "seconds": v} for k, v in secs.items()]
     write_json(out / "timings.json", timings)
     rnd = data_dir / "evaluate_random.json"
     random = json.loads(rnd.read_text()) if rnd.exists() else None
-    (out / "MODEL_CARD.md").write_text(model_card(data_dir, v_cfg, c_cfg, ev, timings, random, command, machine))
+    history = rounds_md.read_text() if (data_dir / "round.json").exists() and rounds_md.exists() else None
+    (out / "MODEL_CARD.md").write_text(
+        model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history)
+    )
     return out
 
 
-def model_card(data_dir, v_cfg, c_cfg, ev, timings, random, command, machine) -> str:
+def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history=None) -> str:
     env, real = c_cfg["env"], ev["real"]
     per_stage: dict[str, float] = {}
     for t in timings:
@@ -116,13 +123,14 @@ def model_card(data_dir, v_cfg, c_cfg, ev, timings, random, command, machine) ->
         "Check it yourself on episodes it never saw (seeds S .. S+N-1, the stock environment):",
         "",
         "```bash",
-        f"python -m worldmodels.evaluate --env {env} --model-dir pretrained/{Path(str(data_dir)).name}-"
-        f"{c_cfg.get('preset')} --episodes 100 --seed-offset 3000000000",
+        f"python -m worldmodels.evaluate --env {env} --model-dir {out} --episodes 100 --seed-offset 3000000000",
         "```",
         "",
         "Learning curve: `controller/generations.csv` and `controller/cmaes.png`.",
         "",
     ]
+    if history:
+        lines += ["## Training history (iterative rounds)", "", history.replace("# Iterative training", "").strip(), ""]
     return "\n".join(lines)
 
 
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, required=True, help="a finished run (stages 1-5)")
     p.add_argument("--out", type=Path, required=True, help="the folder to write, e.g. pretrained/carracing-laptop")
-    p.add_argument("--command", default="make run", help="the command that trained it, for the model card")
+    p.add_argument("--command", default="make run", help="the command(s) that trained it, for the model card")
     p.add_argument(
         "--machine", default="2 CPU cores, no GPU (the project's development machine).", help="where it trained"
     )
