@@ -124,6 +124,8 @@ def test_two_rounds_collect_with_the_controller_and_resume(tmp_path):
     linked = sorted((root / "1" / "rollouts").glob("s0_e*.npz"))
     assert len(own) == 4 and len(linked) == 4 and all(f.is_symlink() for f in linked)
     assert (root / "1" / "vision").is_symlink()  # V is round 0's
+    reused = list((root / "1" / "series" / "parts").rglob("s0_e*.npz"))  # so are its encodings
+    assert len(reused) == 4 and all(p.is_symlink() and p.exists() for p in reused)
     mem = json.loads((root / "1" / "memory" / "config.json").read_text())
     assert mem["config"]["predict_action"] is True
     with open(root / "rounds.csv") as f:

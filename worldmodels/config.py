@@ -27,7 +27,8 @@ class CollectConfig:
     max_steps: int = _f(1000, "cap on steps per collected episode")
     policy: str = _f(
         "pursuit",
-        "exploration policy: 'pursuit' (carracing: noisy track follower), 'random', or 'controller' (a trained agent)",
+        "exploration policy: 'pursuit' (carracing: noisy track follower), 'random', 'random-long' "
+        "(doom: each action held up to 60 steps), or 'controller' (a trained agent)",
     )
     fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
     agent_dir: str = _f("", "with --policy controller: the data dir whose vision/, memory/ and controller/ act")

@@ -67,6 +67,27 @@ def _link_earlier_rollouts(root: Path, k: int, seed: int) -> None:
                 tmp.replace(link)
 
 
+def _link_earlier_encodings(root: Path, k: int) -> None:
+    """Let round k's stage 3 reuse round k-1's per-episode encodings (relative links into the
+    earlier round's cache). The cache is keyed by V's fingerprint, so links made under another V
+    are simply not used."""
+    prev = root / str(k - 1) / "series" / "parts"
+    if k == 0 or not prev.is_dir():
+        return
+    for fp_dir in prev.iterdir():
+        if not fp_dir.is_dir():
+            continue
+        dst = root / str(k) / "series" / "parts" / fp_dir.name
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in fp_dir.glob("*.npz"):
+            link = dst / f.name
+            if not link.exists():
+                tmp = dst / f".tmp{os.getpid()}-{f.name}"
+                tmp.unlink(missing_ok=True)
+                tmp.symlink_to(Path("..") / ".." / ".." / ".." / str(k - 1) / "series" / "parts" / fp_dir.name / f.name)
+                tmp.replace(link)
+
+
 def _episode_steps(rollouts: Path, seed: int) -> int:
     from worldmodels.data import inspect_rollout
 
@@ -111,7 +132,10 @@ def run_round(a: argparse.Namespace, root: Path, k: int) -> dict:
     steps = {
         "collect": lambda: (generate_data(args, collect), _link_earlier_rollouts(root, k, a.seed)),
         "vision": vision_stage,
-        "encode": lambda: encode_rollouts(args, make_stage_config("encode", a.env, a.preset)),
+        "encode": lambda: (
+            None if a.retrain_vision else _link_earlier_encodings(root, k),
+            encode_rollouts(args, make_stage_config("encode", a.env, a.preset)),
+        ),
         "memory": lambda: train_rnn(args, memory),
         "controller": lambda: train_controller(args, controller),
     }

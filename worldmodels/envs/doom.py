@@ -151,20 +151,27 @@ def map_actions(out: np.ndarray) -> np.ndarray:
 
 
 class RandomPolicy:
-    """Exploration for stage 1: random actions, each held for a random number of steps (1-10), so the
-    agent strafes across the room rather than jittering in place."""
+    """Exploration for stage 1: random actions, each held for a random number of steps (1 to
+    `max_hold`, 10 by default), so the agent strafes across the room rather than jittering in place.
+    'random-long' holds up to 60 steps: long runs to one side reach the walls, which short holds
+    rarely do, so M also learns what happens there."""
 
-    def __init__(self, rng: np.random.Generator):
+    def __init__(self, rng: np.random.Generator, max_hold: int = 10):
         self.rng = rng
+        self.max_hold = max_hold
         self.left = 0
         self.action = np.zeros(1, np.float32)
 
     def __call__(self, env: gym.Env) -> np.ndarray:
         if self.left <= 0:
             self.action = np.array([self.rng.integers(-1, 2)], np.float32)
-            self.left = int(self.rng.integers(1, 11))
+            self.left = int(self.rng.integers(1, self.max_hold + 1))
         self.left -= 1
         return self.action
 
 
-POLICIES = {"random": RandomPolicy}
+def long_random_policy(rng: np.random.Generator) -> RandomPolicy:
+    return RandomPolicy(rng, max_hold=60)
+
+
+POLICIES = {"random": RandomPolicy, "random-long": long_random_policy}
