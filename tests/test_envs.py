@@ -117,3 +117,21 @@ def test_rollout_workers_run_the_agent_without_tensorflow(tmp_path):
         results = pool.map(evaluate_task, [(params, 1, 20, 0), (params, 2, 20, 0)])
         assert [steps for _, steps in results] == [20, 20]
         assert pool.map(loaded_heavy_modules, [0, 1]) == [[], []]
+
+
+def test_doom_random_long_holds_actions_longer():
+    """'random-long' (the doom laptop preset's exploration) holds each action 1-60 steps, 'random'
+    1-10: mean run lengths near 30.5 and 5.5 before merging equal neighbours."""
+    from worldmodels.envs.doom import POLICIES
+
+    def mean_run(name):
+        pol = POLICIES[name](np.random.default_rng(0))
+        acts = [float(pol(None)[0]) for _ in range(20000)]
+        runs = 1 + sum(a != b for a, b in zip(acts, acts[1:]))
+        return len(acts) / runs, set(acts)
+
+    short, vals_s = mean_run("random")
+    long, vals_l = mean_run("random-long")
+    assert vals_s == vals_l == {-1.0, 0.0, 1.0}
+    # Equal neighbouring holds merge (1 in 3), so observed runs are 1.5x the mean hold.
+    assert 7 < short < 9.5 and 40 < long < 52, (short, long)
