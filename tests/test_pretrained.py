@@ -36,6 +36,14 @@ def test_pretrained_carracing_agent_drives():
     assert res["mean"] > 100, res
 
 
+def test_pretrained_doom_agent_loads_and_plays():
+    from worldmodels.evaluate import evaluate
+
+    res = evaluate("doom", PRETRAINED / "doom-laptop", 2, 3_000_000_000, 1, "agent", False, 100)
+    assert res["seeds"] == [3_000_000_000, 3_000_000_001]
+    assert all(1 <= s <= 100 for s in res["scores"]), res  # survival steps, capped at 100
+
+
 def test_shipped_decoder_reproduces_v(rng):
     """load_vae from encoder.npz + float16 decoder.npz equals the Keras V up to float16 rounding."""
     from worldmodels.vision.vae import build_vae, export_decoder, export_encoder, load_vae

@@ -29,6 +29,9 @@ from worldmodels.seeding import eval_seeds
 log = logging.getLogger(__name__)
 
 
+BENCHMARK_STEPS = {"carracing": 1000, "doom": 2100}  # the paper's episode lengths
+
+
 def evaluate(
     env: str,
     model_dir: Path,
@@ -87,11 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
     p.add_argument("--policy", choices=("agent", "random"), default="agent", help="the saved agent, or uniform random")
     p.add_argument("--fast", action="store_true", help="use the fast renderer instead of the stock env")
-    p.add_argument("--max-steps", type=int, default=1000, help="steps per episode (default: 1000, the benchmark)")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="steps per episode (default: the benchmark's, 1000 carracing, 2100 doom)",
+    )
     p.add_argument("--ray-address", default=None, help="evaluate on Ray ('auto', 'ray://HOST:10001', 'local')")
     p.add_argument("--out", type=Path, default=None, help="JSON output (default: <model-dir>/evaluate_<policy>.json)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if a.max_steps is None:
+        a.max_steps = BENCHMARK_STEPS.get(a.env, 1000)
     if a.episodes <= 0 or a.workers <= 0 or a.max_steps <= 0:
         p.error("--episodes, --workers and --max-steps must be positive")
     if a.seed_offset is not None and not 0 <= a.seed_offset <= 2**32 - 1 - a.episodes:
