@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=0, help="episode cap (0: 2100 doom, 1000 carracing)")
     a = p.parse_args(argv)
     data_dir = a.data_dir or Path("data") / a.env
-    max_steps = a.max_steps or (2100 if a.env == "doom" else 1000)
+    from worldmodels.envs.registry import get_spec
+
+    max_steps = a.max_steps or get_spec(a.env).benchmark_steps
     print(f"| policy | {' | '.join(f'dream tau {t:g}' for t in a.temperatures)} | real game |")
     print("|---|" + "---|" * (len(a.temperatures) + 1))
     try:

@@ -29,9 +29,6 @@ from worldmodels.seeding import eval_seeds
 log = logging.getLogger(__name__)
 
 
-BENCHMARK_STEPS = {"carracing": 1000, "doom": 2100}  # the paper's episode lengths
-
-
 def evaluate(
     env: str,
     model_dir: Path,
@@ -101,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if a.max_steps is None:
-        a.max_steps = BENCHMARK_STEPS.get(a.env, 1000)
+        from worldmodels.envs.registry import get_spec
+
+        a.max_steps = get_spec(a.env).benchmark_steps
     if a.episodes <= 0 or a.workers <= 0 or a.max_steps <= 0:
         p.error("--episodes, --workers and --max-steps must be positive")
     if a.seed_offset is not None and not 0 <= a.seed_offset <= 2**32 - 1 - a.episodes:

@@ -53,18 +53,23 @@ def round_seed(seed: int, k: int) -> int:
     return seed * 1000 + k
 
 
+def _relative_link(link: Path, target: Path) -> None:
+    """Make `link` a symlink to the relative path `target`, atomically; an existing link is kept."""
+    if link.exists():
+        return
+    tmp = link.parent / f".tmp{os.getpid()}-{link.name}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    tmp.replace(link)
+
+
 def _link_earlier_rollouts(root: Path, k: int, seed: int) -> None:
     """Make round k's rollouts/ also hold (as relative links) every earlier round's own episodes."""
     dst = root / str(k) / "rollouts"
     dst.mkdir(parents=True, exist_ok=True)
     for j in range(k):
         for f in sorted((root / str(j) / "rollouts").glob(f"s{round_seed(seed, j)}_e*.npz")):
-            link = dst / f.name
-            if not link.exists():
-                tmp = dst / f".tmp{os.getpid()}-{f.name}"
-                tmp.unlink(missing_ok=True)
-                tmp.symlink_to(Path("..") / ".." / str(j) / "rollouts" / f.name)
-                tmp.replace(link)
+            _relative_link(dst / f.name, Path("..") / ".." / str(j) / "rollouts" / f.name)
 
 
 def _link_earlier_encodings(root: Path, k: int) -> None:
@@ -80,12 +85,7 @@ def _link_earlier_encodings(root: Path, k: int) -> None:
         dst = root / str(k) / "series" / "parts" / fp_dir.name
         dst.mkdir(parents=True, exist_ok=True)
         for f in fp_dir.glob("*.npz"):
-            link = dst / f.name
-            if not link.exists():
-                tmp = dst / f".tmp{os.getpid()}-{f.name}"
-                tmp.unlink(missing_ok=True)
-                tmp.symlink_to(Path("..") / ".." / ".." / ".." / str(k - 1) / "series" / "parts" / fp_dir.name / f.name)
-                tmp.replace(link)
+            _relative_link(dst / f.name, Path("../../../..") / str(k - 1) / "series" / "parts" / fp_dir.name / f.name)
 
 
 def _episode_steps(rollouts: Path, seed: int) -> int:

@@ -26,6 +26,8 @@ class EnvSpec:
     """Reward the env gives per step when nothing else happens (CarRacing: -0.1)."""
     paper_score: float | None = None
     random_score: float | None = None
+    benchmark_steps: int = 1000
+    """The paper's episode length for scoring (CarRacing 1000, TakeCover 2100)."""
 
 
 def _carracing_spec() -> EnvSpec:
@@ -47,7 +49,15 @@ def _doom_spec() -> EnvSpec:
     from worldmodels.envs import doom
 
     return EnvSpec(
-        "doom", 1, 1, doom.make_doom, doom.map_actions, doom.POLICIES, paper_score=1092.0, random_score=210.0
+        "doom",
+        1,
+        1,
+        doom.make_doom,
+        doom.map_actions,
+        doom.POLICIES,
+        paper_score=1092.0,
+        random_score=210.0,
+        benchmark_steps=doom.MAX_STEPS,
     )
 
 
