@@ -6,9 +6,9 @@ Reads:    the environment
 Writes:   data/<env>/rollouts/*.npz (one episode each); reruns skip episodes on disk
 """
 
-from worldmodels.cli import parse, run_stage
-from worldmodels.stages.collect import generate_data
+import sys
+
+from worldmodels.cli import stage_main
 
 if __name__ == "__main__":
-    args, cfg, _ = parse("collect", __doc__)
-    run_stage(lambda: generate_data(args, cfg), args, "01 collect")
+    sys.exit(stage_main("collect", description=__doc__))

@@ -7,9 +7,9 @@ Writes:   data/<env>/vision/ (weights, config.json, metrics.csv, tensorboard/, r
           reruns resume from the last finished epoch
 """
 
-from worldmodels.cli import parse, run_stage
-from worldmodels.stages.train_vae import train_vae
+import sys
+
+from worldmodels.cli import stage_main
 
 if __name__ == "__main__":
-    args, cfg, _ = parse("vision", __doc__)
-    run_stage(lambda: train_vae(args, cfg), args, "02 vision")
+    sys.exit(stage_main("train-vae", description=__doc__))

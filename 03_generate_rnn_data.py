@@ -6,9 +6,9 @@ Reads:    data/<env>/rollouts/*.npz, data/<env>/vision/
 Writes:   data/<env>/series/series.h5; reruns skip episodes already encoded
 """
 
-from worldmodels.cli import parse, run_stage
-from worldmodels.stages.encode import encode_rollouts
+import sys
+
+from worldmodels.cli import stage_main
 
 if __name__ == "__main__":
-    args, cfg, _ = parse("encode", __doc__)
-    run_stage(lambda: encode_rollouts(args, cfg), args, "03 encode")
+    sys.exit(stage_main("encode", description=__doc__))

@@ -6,9 +6,9 @@ Reads:    data/<env>/series/series.h5, data/<env>/vision/config.json
 Writes:   data/<env>/memory/ (weights, config.json, metrics.csv, tensorboard/); reruns resume
 """
 
-from worldmodels.cli import parse, run_stage
-from worldmodels.stages.train_rnn import train_rnn
+import sys
+
+from worldmodels.cli import stage_main
 
 if __name__ == "__main__":
-    args, cfg, _ = parse("memory", __doc__)
-    run_stage(lambda: train_rnn(args, cfg), args, "04 memory")
+    sys.exit(stage_main("train-rnn", description=__doc__))

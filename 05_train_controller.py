@@ -8,9 +8,9 @@ Writes:   data/<env>/controller/ (best.npz, es_state.pkl, generations.csv, cmaes
           reruns resume from the last finished generation
 """
 
-from worldmodels.cli import parse, run_stage
-from worldmodels.stages.train_controller import train_controller
+import sys
+
+from worldmodels.cli import stage_main
 
 if __name__ == "__main__":
-    args, cfg, _ = parse("controller", __doc__)
-    run_stage(lambda: train_controller(args, cfg), args, "05 controller")
+    sys.exit(stage_main("train-controller", description=__doc__))

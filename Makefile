@@ -14,14 +14,17 @@ ARGS := --env $(ENV) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(
 export SDL_VIDEODRIVER ?= dummy
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test lint bench demo clean-data
+.PHONY: setup run test test-fast lint bench demo clean-data
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The exact pinned set (requirements*.txt), then the project itself, editable (pyproject.toml; its
+# dependencies are ranges that the pinned set satisfies, so --no-deps installs nothing more).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 run: setup
@@ -31,8 +34,12 @@ run: setup
 	$(PY) 04_train_rnn.py $(ARGS)
 	$(PY) 05_train_controller.py $(ARGS)
 
+# Everything (CI). test-fast: the unit tests, no stage subprocesses, game engines or Ray (the edit loop).
 test: setup
 	$(PY) -m pytest -q tests
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
 
 lint: setup
 	$(VENV)/bin/ruff check .

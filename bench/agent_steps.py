@@ -9,19 +9,16 @@ Usage: python bench/agent_steps.py [--steps 500] [--repeats 3]
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from worldmodels import controller as ctrl  # noqa: E402
-from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN  # noqa: E402
 from worldmodels.envs.carracing import make_carracing, map_actions  # noqa: E402
+from worldmodels.models import controller as ctrl  # noqa: E402
+from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN  # noqa: E402
 
 
 def run(env, act, steps: int, seed: int, log: list | None = None) -> float:
@@ -42,8 +39,8 @@ def main() -> None:
     a = p.parse_args()
     import tensorflow as tf
 
-    from worldmodels.memory import build_mdnrnn, export_rnn
-    from worldmodels.vision.vae import build_vae, export_encoder
+    from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn
+    from worldmodels.models.vae import build_vae, export_encoder
 
     vae = build_vae(32, 0.5)
     rnn = build_mdnrnn(32, 3, 256, 5)

@@ -17,16 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 
-from worldmodels.artifacts import Paths, read_json  # noqa: E402
 from worldmodels.config import make_stage_config  # noqa: E402
-from worldmodels.parallel import TaskPool  # noqa: E402
-from worldmodels.rollout import evaluate_task, init_worker  # noqa: E402
-from worldmodels.seeding import train_seed  # noqa: E402
+from worldmodels.io.artifacts import Paths, read_json  # noqa: E402
+from worldmodels.io.seeding import train_seed  # noqa: E402
+from worldmodels.runtime.pool import TaskPool  # noqa: E402
+from worldmodels.runtime.rollout import evaluate_task, init_worker  # noqa: E402
 
 
 def generation_seconds(paths: Paths, inputs: str, tasks: list, fast: bool, workers: int) -> tuple[float, int]:

@@ -8,23 +8,23 @@ Usage: python bench/collect_workers.py [--episodes 8] [--max-steps 300] [--repea
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from worldmodels.cli import RunArgs  # noqa: E402
-from worldmodels.config import make_stage_config  # noqa: E402
+from worldmodels.config import (
+    Run,  # noqa: E402
+    make_stage_config,  # noqa: E402
+)
 from worldmodels.stages.collect import generate_data  # noqa: E402
 
 
 def episodes_per_minute(workers: int, episodes: int, max_steps: int) -> float:
     cfg = make_stage_config("collect", "carracing", "laptop", {"episodes": episodes, "max_steps": max_steps})
     with tempfile.TemporaryDirectory() as d:
-        args = RunArgs("carracing", "laptop", Path(d), seed=0, workers=workers)
+        args = Run("carracing", "laptop", Path(d), seed=0, workers=workers)
         t = time.perf_counter()
         generate_data(args, cfg)
         return episodes / (time.perf_counter() - t) * 60

@@ -7,18 +7,14 @@ Usage: python bench/dream_steps.py [--episodes 256] [--steps 100] [--repeats 3]
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from worldmodels import controller as ctrl  # noqa: E402
-from worldmodels.agent import NumpyMDNRNN  # noqa: E402
 from worldmodels.envs.doom import map_actions  # noqa: E402
-from worldmodels.envs.dream import dream_rollouts  # noqa: E402
+from worldmodels.models import controller as ctrl  # noqa: E402
+from worldmodels.models.dream import dream_rollouts  # noqa: E402
+from worldmodels.models.numpy_agent import NumpyMDNRNN  # noqa: E402
 
 
 def main() -> None:

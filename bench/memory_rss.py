@@ -17,11 +17,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from worldmodels.data import save_rollout  # noqa: E402
+from worldmodels.io.data import save_rollout  # noqa: E402
 
 STAGES = {
     "02_train_vae.py": ["--epochs", "1", "--z-size", "32", "--batch-size", "100", "--shuffle-buffer", "2000"],
@@ -61,7 +60,6 @@ def make_rollouts(root: Path, episodes: int, T: int = 200) -> None:
 def peak_rss_mb(script: str, data: Path, extra: list[str]) -> float:
     code = (
         "import resource, runpy, sys; sys.argv = sys.argv[1:]; "
-        "sys.path.insert(0, '.');\n"
         "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
         "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
     )

@@ -9,18 +9,16 @@ import argparse
 import cProfile
 import os
 import pstats
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from worldmodels import controller as ctrl  # noqa: E402
-from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN  # noqa: E402
 from worldmodels.envs.carracing import make_carracing, map_actions  # noqa: E402
+from worldmodels.models import controller as ctrl  # noqa: E402
+from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN  # noqa: E402
 
 
 def main() -> None:
@@ -28,8 +26,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--top", type=int, default=15)
     a = p.parse_args()
-    from worldmodels.memory import build_mdnrnn, export_rnn
-    from worldmodels.vision.vae import build_vae, export_encoder
+    from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn
+    from worldmodels.models.vae import build_vae, export_encoder
 
     params = np.random.default_rng(0).normal(scale=0.1, size=ctrl.param_count(32, 256, 3)).astype(np.float32)
     agent = Agent(

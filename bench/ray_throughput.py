@@ -12,12 +12,10 @@ Usage: python bench/ray_throughput.py [--episodes 16] [--max-steps 300] [--repea
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -25,9 +23,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from worldmodels import controller as ctrl  # noqa: E402
-from worldmodels.parallel import TaskPool  # noqa: E402
-from worldmodels.rollout import evaluate_task, init_worker  # noqa: E402
+from worldmodels.models import controller as ctrl  # noqa: E402
+from worldmodels.runtime.pool import TaskPool  # noqa: E402
+from worldmodels.runtime.rollout import evaluate_task, init_worker  # noqa: E402
 
 
 def noop(task):
@@ -41,8 +39,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--noop-tasks", type=int, default=400)
     a = p.parse_args()
-    from worldmodels.memory import build_mdnrnn, export_rnn
-    from worldmodels.vision.vae import build_vae, export_encoder
+    from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn
+    from worldmodels.models.vae import build_vae, export_encoder
 
     tmp = Path(tempfile.mkdtemp())
     (tmp / "vision").mkdir()

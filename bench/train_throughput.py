@@ -8,11 +8,8 @@ Usage: python bench/train_throughput.py [--repeats 3]
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
@@ -26,8 +23,8 @@ def main() -> None:
     import keras
 
     from worldmodels.config import make_stage_config
-    from worldmodels.memory import build_mdnrnn
-    from worldmodels.vision.vae import build_vae
+    from worldmodels.models.memory.mdnrnn import build_mdnrnn
+    from worldmodels.models.vae import build_vae
 
     v_cfg = make_stage_config("vision", "carracing", "laptop")
     m_cfg = make_stage_config("memory", "carracing", "laptop")

@@ -30,10 +30,9 @@ import h5py
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from worldmodels.artifacts import SCRIPTS as STAGE_SCRIPTS  # noqa: E402
-from worldmodels.check import check_data_dir  # noqa: E402
+from worldmodels.io.artifacts import SCRIPTS as STAGE_SCRIPTS  # noqa: E402
+from worldmodels.tools.check import check_data_dir  # noqa: E402
 
 SCRIPTS = list(STAGE_SCRIPTS.values())  # the five numbered scripts, in order
 OUTPUTS = [["rollouts"], ["vision"], ["series"], ["memory"], ["controller"]]

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from conftest import make_fake_rollout
 
-from worldmodels.artifacts import StageError
-from worldmodels.cli import RunArgs, run_stage
-from worldmodels.config import make_stage_config
-from worldmodels.data import load_rollout, save_rollout
+from worldmodels.cli import run_stage
+from worldmodels.config import Run, make_stage_config
+from worldmodels.io.artifacts import StageError
+from worldmodels.io.data import load_rollout, save_rollout
 
 
 def args_for(root, env="carracing"):
-    return RunArgs(env=env, preset="tiny", data_dir=root, seed=0, workers=1)
+    return Run(env=env, preset="tiny", data_dir=root, seed=0, workers=1)
 
 
 def test_nan_in_actions_is_refused_naming_the_file(tmp_path, rng):
@@ -94,7 +94,7 @@ def test_models_for_another_env_are_refused(trained, tmp_path):
 
 
 def test_controller_for_another_env_is_refused_by_evaluate(tmp_path, capsys):
-    from worldmodels.evaluate import main
+    from worldmodels.tools.evaluate import main
 
     (tmp_path / "controller").mkdir()
     (tmp_path / "controller" / "config.json").write_text(json.dumps({"env": "doom", "inputs": "zch"}))
@@ -105,8 +105,8 @@ def test_controller_for_another_env_is_refused_by_evaluate(tmp_path, capsys):
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(trained, tmp_path, monkeypatch):
     import tensorflow as tf
 
+    from worldmodels.models.vae import ConvVAE
     from worldmodels.stages.train_vae import train_vae
-    from worldmodels.vision.vae import ConvVAE
 
     shutil.copytree(trained / "rollouts", tmp_path / "rollouts")
     shutil.copytree(trained / "vision", tmp_path / "vision")

@@ -14,7 +14,7 @@ def test_preset_values_and_flag_overrides():
     assert cfg.population == PRESETS["tiny"]["controller"]["population"]
     args, cfg, _ = parse("controller", "", ["--preset", "tiny", "--population", "7", "--inputs", "z", "--seed", "3"])
     assert cfg.population == 7 and cfg.inputs == "z" and args.seed == 3
-    assert str(args.data_dir) == "data/carracing"
+    assert str(args.data_dir) == "data/carracing-tiny"  # presets other than laptop get their own directory
     _, cfg, _ = parse("collect", "", ["--preset", "tiny", "--no-fast-env"])
     assert cfg.fast_env is False
 
@@ -30,8 +30,8 @@ def test_paper_preset_has_papers_settings():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--env", "pong"], "unknown env"),
-        (["--preset", "huge"], "unknown preset"),
+        (["--env", "pong"], "invalid choice: 'pong'"),
+        (["--preset", "huge"], "invalid choice: 'huge'"),
         (["--population", "0"], "must be positive"),
         (["--sigma0", "-1"], "must be positive"),
         (["--workers", "0"], "must be positive"),

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import make_fake_rollout
 
-from worldmodels.artifacts import StageError, atomic_path
-from worldmodels.data import (
+from worldmodels.io.artifacts import StageError, atomic_path
+from worldmodels.io.data import (
     load_rollout,
     open_series,
     rollout_files,

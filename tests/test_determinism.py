@@ -2,15 +2,14 @@
 
 import numpy as np
 
-from worldmodels.cli import RunArgs
-from worldmodels.config import make_stage_config
-from worldmodels.data import load_rollout
+from worldmodels.config import Run, make_stage_config
+from worldmodels.io.data import load_rollout
 from worldmodels.stages.collect import generate_data
 
 
 def collect(root, workers, seed=0):
     cfg = make_stage_config("collect", "carracing", "tiny", {"episodes": 3, "max_steps": 40})
-    return generate_data(RunArgs("carracing", "tiny", root, seed=seed, workers=workers), cfg)
+    return generate_data(Run("carracing", "tiny", root, seed=seed, workers=workers), cfg)
 
 
 def test_rollouts_are_identical_with_one_or_two_workers(tmp_path):

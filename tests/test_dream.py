@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from worldmodels import controller as ctrl
-from worldmodels.agent import NumpyMDNRNN
 from worldmodels.envs.doom import map_actions as doom_actions
-from worldmodels.envs.dream import DreamEnv, dream_rollouts, sample_next_z
+from worldmodels.models import controller as ctrl
+from worldmodels.models.dream import DreamEnv, dream_rollouts, sample_next_z
+from worldmodels.models.numpy_agent import NumpyMDNRNN
 
 Z, UNITS, K = 4, 8, 3
 
@@ -125,7 +125,7 @@ def test_batched_population_equals_one_episode_at_a_time(rng):
 
 
 def test_done_probability_undoes_the_positive_weight():
-    from worldmodels.envs.dream import done_probability
+    from worldmodels.models.memory.calibration import done_probability
 
     p = np.array([0.001, 0.05, 0.3, 0.9])
     w = 10.0
@@ -136,7 +136,7 @@ def test_done_probability_undoes_the_positive_weight():
 
 
 def test_fitted_done_bias_makes_expected_terminations_match():
-    from worldmodels.envs.dream import done_probability, fit_done_bias, memory_done_bias
+    from worldmodels.models.memory.calibration import done_probability, fit_done_bias, memory_done_bias
 
     rng = np.random.default_rng(0)
     logits = rng.normal(-6, 2, 5000)

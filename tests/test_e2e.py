@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from worldmodels.artifacts import SCRIPTS as STAGE_SCRIPTS
+from worldmodels.io.artifacts import SCRIPTS as STAGE_SCRIPTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = list(STAGE_SCRIPTS.values())  # the five numbered scripts, in order
@@ -156,7 +156,7 @@ def test_plots_report_and_video(pipeline, tmp_path):
         [
             sys.executable,
             "-m",
-            "worldmodels.play",
+            "worldmodels.tools.play",
             "--model-dir",
             str(pipeline),
             "--episodes",

@@ -40,7 +40,7 @@ def test_temperature_sweep_writes_table_2(doom):
     cmd = [
         sys.executable,
         "-m",
-        "worldmodels.sweep_temperature",
+        "worldmodels.tools.sweep_temperature",
         "--env",
         "doom",
         "--preset",
@@ -68,7 +68,7 @@ def test_temperature_sweep_writes_table_2(doom):
 
 
 def test_diagnose_dream_scores_constant_policies_in_dream_and_game(doom, capsys):
-    from worldmodels.diagnose_dream import main
+    from worldmodels.experiments.diagnose_dream import main
 
     args = ["--env", "doom", "--data-dir", str(doom), "--dream-episodes", "4", "--real-episodes", "1"]
     assert main(args + ["--max-steps", "30", "--temperatures", "1.0"]) == 0

@@ -101,11 +101,11 @@ def loaded_heavy_modules(_task):
 
 def test_rollout_workers_run_the_agent_without_tensorflow(tmp_path):
     """Stage 5's workers (spawned) load V and M as numpy and play episodes without importing TF."""
-    from worldmodels import controller as ctrl
-    from worldmodels.memory import build_mdnrnn, export_rnn
-    from worldmodels.parallel import TaskPool
-    from worldmodels.rollout import evaluate_task, init_worker
-    from worldmodels.vision.vae import build_vae, export_encoder
+    from worldmodels.models import controller as ctrl
+    from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn
+    from worldmodels.models.vae import build_vae, export_encoder
+    from worldmodels.runtime.pool import TaskPool
+    from worldmodels.runtime.rollout import evaluate_task, init_worker
 
     (tmp_path / "vision").mkdir()
     (tmp_path / "memory").mkdir()

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from worldmodels.evaluate import main
-from worldmodels.seeding import EVAL_SEED_BASE, TRAIN_SEED_RANGE, eval_seeds, train_seed
+from worldmodels.io.seeding import EVAL_SEED_BASE, TRAIN_SEED_RANGE, eval_seeds, train_seed
+from worldmodels.tools.evaluate import main
 
 
 def test_eval_and_train_seeds_never_overlap():

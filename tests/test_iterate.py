@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 from test_e2e import run_cmd
 
-from worldmodels.agent import Agent, NumpyMDNRNN, mixture_nll
-from worldmodels.memory import build_mdnrnn, export_rnn, mdn_nll, split_mixture
+from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn, mdn_nll, split_mixture
+from worldmodels.models.numpy_agent import Agent, NumpyMDNRNN, mixture_nll
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -105,7 +105,7 @@ def test_curiosity_bonus_is_larger_on_transitions_m_has_not_learned(rng):
 
 def _iterate(data_dir, rounds):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, "-m", "worldmodels.iterate", "--env", "doom", "--preset", "tiny", "--data-dir"]
+    cmd = [sys.executable, "-m", "worldmodels.tools.iterate", "--env", "doom", "--preset", "tiny", "--data-dir"]
     cmd += [str(data_dir), "--rounds", str(rounds), "--workers", "2", "--curiosity", "0.01", "--predict-action"]
     p = run_cmd(cmd, env, timeout=900)
     assert p.returncode == 0, p.stderr[-4000:]
@@ -137,7 +137,7 @@ def test_two_rounds_collect_with_the_controller_and_resume(tmp_path):
     assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*.npz") if not p.is_symlink()}
 
     # A round ships like any run: its model card carries the round's stage times and the history.
-    from worldmodels.export_pretrained import main as export_main
+    from worldmodels.tools.export_pretrained import main as export_main
 
     out = tmp_path / "shipped"
     assert export_main(["--data-dir", str(root / "1"), "--out", str(out), "--command", "iterate --rounds 2"]) == 0

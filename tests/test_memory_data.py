@@ -3,8 +3,7 @@
 import h5py
 import numpy as np
 
-from worldmodels.data import write_series
-from worldmodels.stages.train_rnn import SeriesSampler
+from worldmodels.io.data import SeriesSampler, write_series
 
 
 def make_series(tmp_path, lengths):

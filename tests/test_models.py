@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from worldmodels import controller as ctrl
-from worldmodels.agent import NumpyEncoder, NumpyMDNRNN
-from worldmodels.memory import build_mdnrnn, export_rnn, mdn_nll, split_mixture
-from worldmodels.vision.vae import build_vae, export_encoder, kl_divergence
+from worldmodels.models import controller as ctrl
+from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn, mdn_nll, split_mixture
+from worldmodels.models.numpy_agent import NumpyEncoder, NumpyMDNRNN
+from worldmodels.models.vae import build_vae, export_encoder, kl_divergence
 
 
 def test_vae_shapes_and_paper_param_count():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from worldmodels.artifacts import StageError
-from worldmodels.parallel import TaskPool
+from worldmodels.io.artifacts import StageError
+from worldmodels.runtime.pool import TaskPool
 
 
 def square_or_die(task):

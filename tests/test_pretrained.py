@@ -28,7 +28,7 @@ def test_shipped_models_are_complete_and_under_50_mb():
 
 
 def test_pretrained_carracing_agent_drives():
-    from worldmodels.evaluate import evaluate
+    from worldmodels.tools.evaluate import evaluate
 
     res = evaluate("carracing", PRETRAINED / "carracing-laptop", 1, 3_000_000_000, 1, "agent", True, 200)
     assert res["seeds"] == [3_000_000_000, 3_000_000_000]
@@ -37,7 +37,7 @@ def test_pretrained_carracing_agent_drives():
 
 
 def test_pretrained_doom_agent_loads_and_plays():
-    from worldmodels.evaluate import evaluate
+    from worldmodels.tools.evaluate import evaluate
 
     res = evaluate("doom", PRETRAINED / "doom-laptop", 2, 3_000_000_000, 1, "agent", False, 100)
     assert res["seeds"] == [3_000_000_000, 3_000_000_001]
@@ -46,7 +46,7 @@ def test_pretrained_doom_agent_loads_and_plays():
 
 def test_shipped_decoder_reproduces_v(rng):
     """load_vae from encoder.npz + float16 decoder.npz equals the Keras V up to float16 rounding."""
-    from worldmodels.vision.vae import build_vae, export_decoder, export_encoder, load_vae
+    from worldmodels.models.vae import build_vae, export_decoder, export_encoder, load_vae
 
     vae = build_vae(8, 0.5)
     with tempfile.TemporaryDirectory() as t:

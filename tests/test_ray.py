@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import ray
 
-from worldmodels.cli import RunArgs
-from worldmodels.config import make_stage_config
-from worldmodels.parallel import TaskPool
-from worldmodels.rollout import evaluate_task, init_worker
+from worldmodels.config import Run, make_stage_config
+from worldmodels.runtime.pool import TaskPool
+from worldmodels.runtime.rollout import evaluate_task, init_worker
 
 TESTS = Path(__file__).resolve().parent
 
@@ -49,8 +48,8 @@ def test_stage1_on_ray_equals_local_workers(ray_session, tmp_path):
     from worldmodels.stages.collect import generate_data
 
     cfg = make_stage_config("collect", "carracing", "tiny", {"episodes": 3, "max_steps": 30})
-    local = generate_data(RunArgs("carracing", "tiny", tmp_path / "local", 0, 2), cfg)
-    on_ray = generate_data(RunArgs("carracing", "tiny", tmp_path / "ray", 0, 2, ray_address="auto"), cfg)
+    local = generate_data(Run("carracing", "tiny", tmp_path / "local", 0, 2), cfg)
+    on_ray = generate_data(Run("carracing", "tiny", tmp_path / "ray", 0, 2, ray_address="auto"), cfg)
     names = sorted(f.name for f in local.glob("*.npz"))
     assert len(names) == 3 and names == sorted(f.name for f in on_ray.glob("*.npz"))
     for n in names:
@@ -65,7 +64,7 @@ def test_stage5_on_ray_equals_local_workers(ray_session, tiny_run):
     results = {}
     for name, address in (("c-local", None), ("c-ray", "auto")):
         cfg = make_stage_config("controller", "carracing", "tiny", {"name": name})
-        train_controller(RunArgs("carracing", "tiny", tiny_run, 0, 2, ray_address=address), cfg)
+        train_controller(Run("carracing", "tiny", tiny_run, 0, 2, ray_address=address), cfg)
         with open(tiny_run / name / "generations.csv") as f:
             rows = [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]  # wall time differs
         results[name] = (json.loads((tiny_run / name / "eval.json").read_text()), rows)
@@ -86,7 +85,7 @@ def die_once_then_evaluate(task):
 def test_a_killed_ray_worker_does_not_lose_the_generation(ray_session, tiny_run, tmp_path):
     vision_cfg = json.loads((tiny_run / "vision" / "config.json").read_text())
     mem_cfg = json.loads((tiny_run / "memory" / "config.json").read_text())
-    from worldmodels import controller as ctrl
+    from worldmodels.models import controller as ctrl
 
     n = ctrl.param_count(vision_cfg["z_size"], mem_cfg["rnn_size"], 3)
     rng = np.random.default_rng(0)

@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 from conftest import make_fake_rollout
 
-from worldmodels.agent import load_npz
-from worldmodels.artifacts import StageError
-from worldmodels.cli import RunArgs
-from worldmodels.config import make_stage_config
-from worldmodels.data import save_rollout
+from worldmodels.config import Run, make_stage_config
+from worldmodels.io.artifacts import StageError
+from worldmodels.io.data import save_rollout
+from worldmodels.models.numpy_agent import load_npz
 from worldmodels.stages.encode import encode_rollouts
 from worldmodels.stages.train_rnn import train_rnn
 from worldmodels.stages.train_vae import train_vae
@@ -30,7 +29,7 @@ def assert_same_weights(a_path, b_path):
 
 
 def args_for(root):
-    return RunArgs(env="carracing", preset="tiny", data_dir=root, seed=0, workers=1)
+    return Run(env="carracing", preset="tiny", data_dir=root, seed=0, workers=1)
 
 
 def vision_cfg(**kw):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from worldmodels.training import load_checkpoint, save_checkpoint
-from worldmodels.vision.vaegan import build_vaegan
+from worldmodels.io.checkpoints import load_checkpoint, save_checkpoint
+from worldmodels.models.vaegan import build_vaegan
 
 
 def frames(rng, n=4):
@@ -91,7 +91,7 @@ def test_non_finite_losses_are_caught(rng):
 
 
 def test_toy_vaegan_reconstructions_land_on_the_data():
-    from worldmodels.toy_vaegan import run
+    from worldmodels.experiments.toy_vaegan import run
 
     result = run(steps=1500, seed=0, n_test=400)
     # The VAE averages the curve away (between the modes); the VAE-GAN lands on the data.
@@ -131,7 +131,7 @@ def test_compare_vision_writes_the_table(tmp_path):
 
     from test_e2e import SCRIPTS, run
 
-    from worldmodels.compare_vision import main
+    from worldmodels.experiments.compare_vision import main
 
     vae_dir, gan_dir = tmp_path / "vae", tmp_path / "vaegan"
     run(SCRIPTS[0], vae_dir)
@@ -151,7 +151,7 @@ def test_compare_vision_writes_the_table(tmp_path):
 
 
 def test_sharpness_ratio_ranks_blur_below_one():
-    from worldmodels.compare_vision import laplacian_variance
+    from worldmodels.experiments.compare_vision import laplacian_variance
 
     rng = np.random.default_rng(0)
     sharp = rng.uniform(size=(4, 16, 16, 3))
@@ -167,11 +167,10 @@ def test_a_diverged_epoch_is_rolled_back_with_halved_learning_rates(tmp_path, rn
 
     from conftest import make_fake_rollout
 
-    from worldmodels.cli import RunArgs
-    from worldmodels.config import make_stage_config
-    from worldmodels.data import save_rollout
+    from worldmodels.config import Run, make_stage_config
+    from worldmodels.io.data import save_rollout
+    from worldmodels.models.vaegan import ConvVAEGAN
     from worldmodels.stages.train_vae import diverged, train_vae
-    from worldmodels.vision.vaegan import ConvVAEGAN
 
     assert diverged({"heldout_loss": 100.0}, [{"heldout_loss": 20.0}]) and not diverged({"loss": 50.0}, [])
     assert diverged({"heldout_loss": float("nan")}, []) and not diverged({"heldout_loss": 50.0}, [{"heldout_loss": 20}])
@@ -187,7 +186,7 @@ def test_a_diverged_epoch_is_rolled_back_with_halved_learning_rates(tmp_path, rn
 
     monkeypatch.setattr(ConvVAEGAN, "heldout_metrics", blow_up_once)
     cfg = make_stage_config("vision", "carracing", "tiny", {"model": "vaegan", "epochs": 3})
-    train_vae(RunArgs("carracing", "tiny", tmp_path, 0, 1), cfg)
+    train_vae(Run("carracing", "tiny", tmp_path, 0, 1), cfg)
     assert len(calls) == 4  # epochs 1, 2 (diverged), 2 again, 3
     with np.load(tmp_path / "vision" / "checkpoint.npz") as z:
         meta = json.loads(str(z["meta"]))

@@ -1,88 +1,9 @@
-"""Check a data directory against the artifact contracts (docs/architecture.md).
+"""`python -m worldmodels.check`: kept so the command users know still works; the code lives in
+worldmodels/tools/check.py (also `worldmodels check`)."""
 
-Usage: python -m worldmodels.check DATA_DIR    (exit 1 and a list of breaches, or a summary)
-"""
-
-from __future__ import annotations
-
-import json
 import sys
-from pathlib import Path
 
-import numpy as np
-
-from worldmodels.artifacts import StageError
-from worldmodels.data import SERIES_KEYS, inspect_rollout, load_rollout
-
-
-def check_data_dir(root: Path, deep: bool = False) -> list[str]:
-    """Every breach of the contracts found under `root` (empty when all is well).
-
-    deep=True also decompresses every rollout (catches corrupt frames, not just headers).
-    """
-    errors: list[str] = []
-    root = Path(root)
-    leftovers = [p for p in root.rglob(".tmp*")]
-    errors += [f"{p}: a temporary file left behind" for p in leftovers]
-    for f in sorted((root / "rollouts").glob("*.npz")) if (root / "rollouts").is_dir() else []:
-        try:
-            inspect_rollout(f)
-            if deep:
-                ep = load_rollout(f)
-                if ep["terminated"][:-1].any() or ep["truncated"][:-1].any():
-                    errors.append(f"{f}: the episode ends before its last step")
-        except StageError as e:
-            errors.append(str(e))
-    series = root / "series" / "series.h5"
-    if series.exists():
-        import h5py
-
-        try:
-            with h5py.File(series, "r") as h:
-                missing = [k for k in SERIES_KEYS if k not in h]
-                if missing:
-                    errors.append(f"{series}: missing {missing}")
-                else:
-                    n, starts = len(h["mu"]), h["episode_starts"][:]
-                    if starts[0] != 0 or starts[-1] != n or np.any(np.diff(starts) <= 0):
-                        errors.append(f"{series}: episode_starts must rise from 0 to N")
-                    for k in ("logvar", "action", "reward", "terminated"):
-                        if len(h[k]) != n:
-                            errors.append(f"{series}: {k} has {len(h[k])} rows, mu has {n}")
-        except OSError as e:
-            errors.append(f"{series}: unreadable ({e})")
-    for part in ("vision", "memory", "controller"):
-        d = root / part
-        if d.is_dir():
-            try:
-                cfg = json.loads((d / "config.json").read_text())
-                if "fingerprint" not in cfg:
-                    errors.append(f"{d}/config.json: no fingerprint")
-            except (OSError, ValueError) as e:
-                errors.append(f"{d}/config.json: {e}")
-    ev = root / "controller" / "eval.json"
-    if ev.exists():
-        try:
-            scores = json.loads(ev.read_text())["real"]["scores"]
-            if not scores or not np.all(np.isfinite(scores)):
-                errors.append(f"{ev}: scores missing or not finite")
-        except (OSError, ValueError, KeyError) as e:
-            errors.append(f"{ev}: {e}")
-    return errors
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__)
-        return 2
-    errors = check_data_dir(Path(argv[0]), deep=True)
-    if errors:
-        print("\n".join(errors))
-        return 1
-    print(f"ok: {argv[0]} follows the artifact contracts")
-    return 0
-
+from worldmodels.tools.check import main
 
 if __name__ == "__main__":
     sys.exit(main())

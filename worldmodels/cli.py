@@ -1,7 +1,14 @@
-"""Command-line parsing shared by the numbered scripts.
+"""The command-line layer: one parser builder for every command, one flag vocabulary.
 
-Every script takes the common flags (--env --preset --data-dir --seed --workers) plus one flag per
-field of its stage's config; a flag given on the command line overrides the preset's value.
+Every command (the five stages and every tool) is built by `build_parser` from the same flags, with
+the same names, meanings and defaults:
+
+  --env --preset --data-dir --seed --workers --ray-address --log-level   (the run: `Run`)
+  --episodes --seed-offset --max-steps --fast-env/--no-fast-env --out    (scoring and filming)
+
+A stage adds one flag per field of its config (a flag given overrides the preset's value). Old
+spellings stay as hidden aliases: --model-dir (for --data-dir), --fast and --stock (for --fast-env and
+--no-fast-env). Nothing below this module imports it: stages take a `config.Run` and their config.
 """
 
 from __future__ import annotations
@@ -13,28 +20,78 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from worldmodels.artifacts import StageError
-from worldmodels.config import ENVS, PRESET_NAMES, STAGE_CONFIGS, make_stage_config
+from worldmodels.config import ENVS, PRESET_NAMES, STAGE_CONFIGS, Run, default_data_dir, make_stage_config
+from worldmodels.io.artifacts import StageError
+from worldmodels.io.seeding import EVAL_SEED_BASE, TRAIN_SEED_RANGE
+
+RUN_FLAGS = ("env", "preset", "data_dir", "seed", "workers", "ray_address")
+SCORING_FLAGS = ("episodes", "seed_offset", "max_steps", "fast_env", "out")
 
 
-@dataclass
-class RunArgs:
-    """The common flags of every stage."""
+def _add_run_flags(p: argparse.ArgumentParser, flags: Sequence[str], env_default: str) -> None:
+    g = p.add_argument_group("common flags")
+    if "env" in flags:
+        g.add_argument("--env", default=env_default, choices=ENVS, help=f"environment (default: {env_default})")
+    if "preset" in flags:
+        g.add_argument("--preset", default="laptop", choices=PRESET_NAMES, help="settings preset (default: laptop)")
+    if "data_dir" in flags:
+        g.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="the run's directory: a data directory or a shipped bundle (default: data/<env> for the laptop "
+            "preset, data/<env>-<preset> for the others, as `make run` uses)",
+        )
+        g.add_argument("--model-dir", dest="data_dir", type=Path, help=argparse.SUPPRESS)
+    if "seed" in flags:
+        g.add_argument("--seed", type=int, default=0, help="random seed; the same seed and flags give the same results")
+    if "workers" in flags:
+        g.add_argument("--workers", type=int, default=None, help="worker processes (default: the number of CPU cores)")
+    if "ray_address" in flags:
+        g.add_argument(
+            "--ray-address",
+            default=None,
+            help="run episodes on Ray: 'auto', 'ray://HOST:10001', or 'local' (a private instance with --workers "
+            "CPUs); default: $RAY_ADDRESS if set, else local worker processes",
+        )
+    g.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
 
-    env: str
-    preset: str
-    data_dir: Path
-    seed: int
-    workers: int
-    ray_address: str | None = None
+
+def _add_scoring_flags(p: argparse.ArgumentParser, flags: Sequence[str], episodes: int, fast_env: bool) -> None:
+    g = p.add_argument_group("scoring flags")
+    if "episodes" in flags:
+        g.add_argument("--episodes", type=int, default=episodes, help=f"number of episodes (default: {episodes})")
+    if "seed_offset" in flags:
+        g.add_argument(
+            "--seed-offset",
+            type=int,
+            default=EVAL_SEED_BASE,
+            help=f"the first env seed: episodes use seeds S .. S+N-1 (default: {EVAL_SEED_BASE}, the held-out range; "
+            f"training uses seeds below {TRAIN_SEED_RANGE})",
+        )
+    if "max_steps" in flags:
+        g.add_argument(
+            "--max-steps", type=int, default=None, help="cap on steps per episode (default: the benchmark's per env)"
+        )
+    if "fast_env" in flags:
+        which = "the fast renderer" if fast_env else "the stock gymnasium env, the benchmark"
+        g.add_argument(
+            "--fast-env",
+            action=argparse.BooleanOptionalAction,
+            default=fast_env,
+            help=f"carracing: the pixel-identical fast renderer, or --no-fast-env the stock env (default: {which})",
+        )
+        g.add_argument("--fast", dest="fast_env", action="store_true", help=argparse.SUPPRESS)
+        g.add_argument("--stock", dest="fast_env", action="store_false", help=argparse.SUPPRESS)
+    if "out" in flags:
+        g.add_argument("--out", type=Path, default=None, help="where to write the result (default: per command)")
 
 
-def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
+def _add_config_field(parser: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
     flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
     help_text = f.metadata.get("help", "") + " (default: from the preset)"
     if isinstance(f.default, bool):
@@ -43,65 +100,106 @@ def _add_field(parser: argparse.ArgumentParser, f: dataclasses.Field) -> None:
         parser.add_argument(flag, dest=f.name, type=type(f.default), default=None, help=help_text)
 
 
-def build_parser(stage: str, description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None):
-    """An argparse parser with the common flags and one flag per field of `stage`'s config."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common = p.add_argument_group("common flags")
-    common.add_argument("--env", default="carracing", help=f"environment: {', '.join(ENVS)} (default: carracing)")
-    common.add_argument(
-        "--preset", default="laptop", help=f"settings preset: {', '.join(PRESET_NAMES)} (default: laptop)"
+def build_parser(
+    description: str | None,
+    stage: str | None = None,
+    run_flags: Sequence[str] = RUN_FLAGS,
+    scoring_flags: Sequence[str] = (),
+    episodes: int = 100,
+    fast_env: bool = False,
+    env_default: str = "carracing",
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+    prog: str | None = None,
+) -> argparse.ArgumentParser:
+    """The parser of one command: the run's flags, the scoring flags it takes, one flag per field of
+    `stage`'s config, then the command's own (`extra`)."""
+    p = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    common.add_argument("--data-dir", type=Path, default=None, help="artifact directory (default: data/<env>)")
-    common.add_argument(
-        "--seed", type=int, default=0, help="random seed; the same seed and flags give the same results"
-    )
-    common.add_argument("--workers", type=int, default=None, help="worker processes (default: the number of CPU cores)")
-    common.add_argument(
-        "--ray-address",
-        default=None,
-        help="run rollouts and evaluations on Ray: 'auto', 'ray://HOST:10001', or 'local' (a private instance "
-        "with --workers CPUs); default: $RAY_ADDRESS if set, else local worker processes",
-    )
-    common.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
-    group = p.add_argument_group(f"{stage} settings (override the preset)")
-    for f in dataclasses.fields(STAGE_CONFIGS[stage]):
-        _add_field(group, f)
+    _add_run_flags(p, run_flags, env_default)
+    if scoring_flags:
+        _add_scoring_flags(p, scoring_flags, episodes, fast_env)
+    if stage is not None:
+        group = p.add_argument_group(f"{stage} settings (override the preset)")
+        for f in dataclasses.fields(STAGE_CONFIGS[stage]):
+            _add_config_field(group, f)
     if extra is not None:
         extra(p)
     return p
 
 
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def resolve_run(p: argparse.ArgumentParser, ns: argparse.Namespace) -> Run:
+    """The `Run` the common flags describe (defaults filled in), after checking them; exits 2 on bad flags."""
+    env = getattr(ns, "env", "carracing")
+    preset = getattr(ns, "preset", "laptop")
+    data_dir = getattr(ns, "data_dir", None) or default_data_dir(env, preset)
+    workers = getattr(ns, "workers", None)
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers <= 0:
+        p.error(f"--workers must be positive, got {workers}")
+    ray_address = getattr(ns, "ray_address", None) or os.environ.get("RAY_ADDRESS") or None
+    return Run(env, preset, Path(data_dir), getattr(ns, "seed", 0), workers, ray_address)
+
+
+def check_scoring_flags(p: argparse.ArgumentParser, ns: argparse.Namespace, env: str) -> None:
+    """Fill --max-steps's per-env default and reject counts and seeds that cannot work (exit 2)."""
+    if hasattr(ns, "max_steps") and ns.max_steps is None:
+        from worldmodels.envs.registry import get_spec
+
+        ns.max_steps = get_spec(env).benchmark_steps
+    for name in ("episodes", "max_steps"):
+        v = getattr(ns, name, None)
+        if v is not None and v <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive, got {v}")
+    if getattr(ns, "seed_offset", None) is not None:
+        n = getattr(ns, "episodes", 1)
+        if not 0 <= ns.seed_offset <= 2**32 - 1 - n:
+            p.error(f"--seed-offset is the first env seed, in [0, 2^32 - 1 - episodes]; got {ns.seed_offset}")
+        if ns.seed_offset < TRAIN_SEED_RANGE:
+            logging.getLogger(__name__).warning(
+                "--seed-offset %d: seeds below %d are training seeds, not held out", ns.seed_offset, TRAIN_SEED_RANGE
+            )
+
+
 def parse(
-    stage: str, description: str, argv: list[str] | None = None, extra=None
-) -> tuple[RunArgs, Any, argparse.Namespace]:
-    """Parse argv into (common args, the stage's config, the raw namespace). Exits 2 on bad flags."""
-    p = build_parser(stage, description, extra)
+    stage: str,
+    description: str | None,
+    argv: list[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+    prog: str | None = None,
+) -> tuple[Run, Any, argparse.Namespace]:
+    """Parse a stage-like command's argv into (the run, the stage's config, the raw namespace). Exits 2 on bad flags."""
+    p = build_parser(description, stage, extra=extra, prog=prog)
     ns = p.parse_args(argv)
-    logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(ns.log_level)
     overrides = {f.name: getattr(ns, f.name) for f in dataclasses.fields(STAGE_CONFIGS[stage])}
     try:
         cfg = make_stage_config(stage, ns.env, ns.preset, overrides)
     except ValueError as e:
         p.error(str(e))
-    workers = ns.workers if ns.workers is not None else (os.cpu_count() or 1)
-    if workers <= 0:
-        p.error(f"--workers must be positive, got {workers}")
-    data_dir = ns.data_dir if ns.data_dir is not None else Path("data") / ns.env
-    ray_address = ns.ray_address or os.environ.get("RAY_ADDRESS") or None
-    return RunArgs(ns.env, ns.preset, data_dir, ns.seed, workers, ray_address), cfg, ns
+    return resolve_run(p, ns), cfg, ns
 
 
-def run_stage(fn: Callable[[], Path], args: RunArgs | None = None, stage: str | None = None) -> None:
-    """Run a stage's function; turn a StageError (or a full disk) into a clear message and exit 1.
+def parse_tool(p: argparse.ArgumentParser, argv: list[str] | None = None) -> tuple[Run, argparse.Namespace]:
+    """Parse a tool's argv (a parser from build_parser) into (the run, the namespace). Exits 2 on bad flags."""
+    ns = p.parse_args(argv)
+    setup_logging(getattr(ns, "log_level", "INFO"))
+    run = resolve_run(p, ns)
+    check_scoring_flags(p, ns, run.env)
+    return run, ns
 
-    With args and stage: record the wall time and refresh data/<env>/report.md afterwards.
-    """
-    t0 = time.time()
+
+def report_errors(fn: Callable[[], Any]) -> int:
+    """Run a command's body; a StageError (or a full disk) becomes a clear message and exit status 1."""
     try:
-        out = fn()
+        fn()
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
@@ -110,12 +208,46 @@ def run_stage(fn: Callable[[], Path], args: RunArgs | None = None, stage: str | 
             "artifacts are intact: free some space and rerun the same command to resume",
             file=sys.stderr,
         )
-        sys.exit(1)
-    if args is not None and stage is not None:
-        from worldmodels.artifacts import clean_temporaries
-        from worldmodels.report import record_timing, write_report
+        return 1
+    return 0
 
-        clean_temporaries(args.data_dir)  # a killed run's timings.json / report.md temporaries
-        record_timing(args.data_dir, stage, time.time() - t0)
-        print(f"report: {write_report(args.data_dir)}")
-    print(f"wrote {out}")
+
+def run_stage(fn: Callable[[], Path], run: Run | None = None, stage: str | None = None) -> None:
+    """Run a stage's function and exit 1 with a clear message if it fails (see report_errors).
+
+    With run and stage: record the wall time and refresh <data-dir>/report.md afterwards.
+    """
+    t0 = time.time()
+    result: dict[str, Path] = {}
+    status = report_errors(lambda: result.setdefault("out", fn()))
+    if status:
+        sys.exit(status)
+    if run is not None and stage is not None:
+        from worldmodels.io.artifacts import clean_temporaries
+        from worldmodels.tools.report import record_timing, write_report
+
+        clean_temporaries(run.data_dir)  # a killed run's timings.json / report.md temporaries
+        record_timing(run.data_dir, stage, time.time() - t0)
+        print(f"report: {write_report(run.data_dir)}")
+    print(f"wrote {result['out']}")
+
+
+# The five stages: config name, the function (module, name) that runs it, and its name in timings.json.
+STAGES = {
+    "collect": ("collect", ("worldmodels.stages.collect", "generate_data"), "01 collect"),
+    "train-vae": ("vision", ("worldmodels.stages.train_vae", "train_vae"), "02 vision"),
+    "encode": ("encode", ("worldmodels.stages.encode", "encode_rollouts"), "03 encode"),
+    "train-rnn": ("memory", ("worldmodels.stages.train_rnn", "train_rnn"), "04 memory"),
+    "train-controller": ("controller", ("worldmodels.stages.train_controller", "train_controller"), "05 controller"),
+}
+
+
+def stage_main(name: str, argv: list[str] | None = None, description: str | None = None) -> int:
+    """A stage as a command (the numbered scripts, `worldmodels <stage>`): parse, run, report."""
+    import importlib
+
+    config_name, (module, fn_name), timing_name = STAGES[name]
+    run, cfg, _ = parse(config_name, description, argv, prog=f"worldmodels {name}")
+    fn = getattr(importlib.import_module(module), fn_name)
+    run_stage(lambda: fn(run, cfg), run, timing_name)
+    return 0

@@ -8,10 +8,29 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 ENVS = ("carracing", "doom")
 PRESET_NAMES = ("tiny", "laptop", "paper")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every stage needs besides its own settings: the env, the preset, where the run's
+    artifacts live, the seed, and how many workers (local processes, or Ray actors at `ray_address`)."""
+
+    env: str
+    preset: str
+    data_dir: Path
+    seed: int = 0
+    workers: int = 1
+    ray_address: str | None = None
+
+
+def default_data_dir(env: str, preset: str) -> Path:
+    """data/<env> for the laptop preset, data/<env>-<preset> for the others (as `make run` does)."""
+    return Path("data") / (env if preset == "laptop" else f"{env}-{preset}")
 
 
 def _f(default: Any, help: str, flag: str | None = None) -> Any:  # noqa: A002 - mirrors argparse's name

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.artifacts import Paths, StageError, clean_temporaries, fault_point, read_json, write_json
-from worldmodels.cli import RunArgs
-from worldmodels.config import CollectConfig
-from worldmodels.data import save_rollout
-from worldmodels.parallel import TaskPool
-from worldmodels.seeding import train_seed
+from worldmodels.config import CollectConfig, Run
+from worldmodels.io.artifacts import Paths, StageError, clean_temporaries, fault_point, read_json, write_json
+from worldmodels.io.data import save_rollout
+from worldmodels.io.seeding import train_seed
+from worldmodels.runtime.pool import TaskPool
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +28,9 @@ def _agent(env_name: str, agent_dir: str):
     """The trained agent (numpy V, M, C) in agent_dir, loaded once per worker process."""
     key = ("agent", agent_dir)
     if key not in _ENVS:
-        from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
-        from worldmodels.envs.registry import get_spec
+        from worldmodels.models.loading import load_agent
 
-        paths = Paths(Path(agent_dir))
-        spec = get_spec(env_name)
-        inputs = read_json(paths.controller / "config.json", "controller")["inputs"]
-        with np.load(paths.controller / "best.npz") as z:
-            params = z["params"]
-        _ENVS[key] = Agent(
-            NumpyEncoder(load_npz(paths.vision / "encoder.npz")),
-            NumpyMDNRNN(load_npz(paths.memory / "rnn.npz")),
-            params,
-            inputs,
-            spec.map_actions,
-            spec.controller_outputs,
-        )
+        _ENVS[key] = load_agent(Path(agent_dir), env_name)
     return _ENVS[key]
 
 
@@ -86,7 +72,7 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     return len(frames)
 
 
-def generate_data(args: RunArgs, cfg: CollectConfig) -> Path:
+def generate_data(args: Run, cfg: CollectConfig) -> Path:
     """Collect cfg.episodes episodes, skipping those already on disk. Returns the rollouts dir."""
     from worldmodels.envs.registry import get_spec
 

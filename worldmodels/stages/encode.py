@@ -12,16 +12,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import Paths, atomic_path, clean_temporaries, fault_point, fix_hint, text_digest
-from worldmodels.cli import RunArgs
-from worldmodels.config import EncodeConfig
-from worldmodels.data import load_rollout, rollout_files, write_series
-from worldmodels.stages.train_vae import load_vision, rollouts_fingerprint
+from worldmodels.config import EncodeConfig, Run
+from worldmodels.io.artifacts import Paths, atomic_path, clean_temporaries, fault_point, fix_hint, text_digest
+from worldmodels.io.data import load_rollout, rollout_files, rollouts_fingerprint, write_series
+from worldmodels.models.loading import load_vision
 
 log = logging.getLogger(__name__)
 
 
-def encode_rollouts(args: RunArgs, cfg: EncodeConfig) -> Path:
+def encode_rollouts(args: Run, cfg: EncodeConfig) -> Path:
     """Encode all rollouts; returns the path of series.h5."""
     import tensorflow as tf
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels import controller as ctrl
-from worldmodels.artifacts import (
+from worldmodels.config import ControllerConfig, Run
+from worldmodels.envs.registry import get_spec
+from worldmodels.io.artifacts import (
     Paths,
     StageError,
     arrays_digest,
@@ -25,15 +26,13 @@ from worldmodels.artifacts import (
     read_json,
     write_json,
 )
-from worldmodels.cli import RunArgs
-from worldmodels.config import ControllerConfig
-from worldmodels.envs.registry import get_spec
-from worldmodels.evolution import run_cmaes
-from worldmodels.parallel import TaskPool
-from worldmodels.rollout import evaluate_task, init_worker
-from worldmodels.seeding import eval_seeds, train_seed
-from worldmodels.stages.train_vae import load_vision
-from worldmodels.training import write_metrics_csv
+from worldmodels.io.checkpoints import write_metrics_csv
+from worldmodels.io.seeding import eval_seeds, train_seed
+from worldmodels.models import controller as ctrl
+from worldmodels.models.loading import load_memory, load_vision
+from worldmodels.runtime.evolution import run_cmaes
+from worldmodels.runtime.pool import TaskPool
+from worldmodels.runtime.rollout import evaluate_task, init_worker
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +41,12 @@ VALIDATION_OFFSET = 10**6
 the final score uses offsets 0..N-1, so choosing and scoring never share a track."""
 
 
-def load_memory(args: RunArgs, vision_cfg: dict) -> dict:
-    """memory/config.json, checked against V (same fingerprint and z size)."""
-    paths = Paths(args.data_dir)
-    mem = read_json(paths.memory / "config.json", "memory", args)
-    if mem["inputs"]["vision"] != vision_cfg["fingerprint"]:
-        raise StageError(
-            f"{paths.memory} was trained on a series from another vision model; rerun "
-            f"`{fix_hint('series', args)}` then `{fix_hint('memory', args)}`"
-        )
-    if mem["z_size"] != vision_cfg["z_size"]:
-        raise StageError(
-            f"{paths.memory} has z size {mem['z_size']} but V has {vision_cfg['z_size']}; "
-            f"rerun `{fix_hint('memory', args)}`"
-        )
-    if not (paths.memory / "rnn.npz").exists() or not (paths.vision / "encoder.npz").exists():
-        raise StageError(f"weights missing in {paths.vision} or {paths.memory}; rerun stages 2 and 4")
-    return mem
-
-
 class Dream:
     """Dream-side evaluation for stage 5: M (numpy) and the first frames of the real rollouts."""
 
-    def __init__(self, args: RunArgs, mem: dict, cfg: ControllerConfig, spec):
-        from worldmodels.agent import NumpyMDNRNN, load_npz
-        from worldmodels.data import open_series
+    def __init__(self, args: Run, mem: dict, cfg: ControllerConfig, spec):
+        from worldmodels.io.data import open_series
+        from worldmodels.models.numpy_agent import NumpyMDNRNN, load_npz
 
         paths = Paths(args.data_dir)
         self.rnn = NumpyMDNRNN(load_npz(paths.memory / "rnn.npz"))
@@ -78,13 +58,13 @@ class Dream:
             starts = f["episode_starts"][:-1]
             self.init_mu, self.init_logvar = f["mu"][starts], f["logvar"][starts]
         self.cfg, self.spec = cfg, spec
-        from worldmodels.envs.dream import memory_done_bias
+        from worldmodels.models.memory.calibration import memory_done_bias
 
         self.done_bias = memory_done_bias(mem)
 
     def scores(self, params: np.ndarray, seeds: list[int], max_steps: int, curiosity: float = 0.0) -> np.ndarray:
         """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""
-        from worldmodels.envs.dream import dream_rollouts
+        from worldmodels.models.dream import dream_rollouts
 
         starts = np.array([np.random.default_rng([s, 2]).integers(len(self.init_mu)) for s in seeds])
         total, _ = dream_rollouts(
@@ -104,7 +84,7 @@ class Dream:
         return total
 
 
-def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
+def train_controller(args: Run, cfg: ControllerConfig) -> Path:
     """Run CMA-ES in the real env or the dream (resuming if a state exists), then score the chosen
     controller on held-out episodes (of the real env, and of the dream when trained there)."""
     paths = Paths(args.data_dir)
@@ -141,7 +121,7 @@ def train_controller(args: RunArgs, cfg: ControllerConfig) -> Path:
         cfg.train_in,
     )
 
-    from worldmodels.training import TensorBoard
+    from worldmodels.io.checkpoints import TensorBoard
 
     tb = TensorBoard(out / "tensorboard")
     config = {
@@ -265,7 +245,7 @@ def _summary(scores: np.ndarray) -> dict:
 
 
 def _plot(out: Path, history: list[dict], env: str, paper_score: float | None, random_score: float | None) -> None:
-    from worldmodels.plots import plot_curves
+    from worldmodels.io.plots import plot_curves
 
     gens = [r["generation"] for r in history]
     refs = {f"paper {paper_score:.0f}": paper_score} if paper_score is not None else {}

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import (
+from worldmodels.config import MemoryConfig, Run
+from worldmodels.io.artifacts import (
     Paths,
     StageError,
     arrays_digest,
@@ -24,63 +25,21 @@ from worldmodels.artifacts import (
     fix_hint,
     write_json,
 )
-from worldmodels.cli import RunArgs
-from worldmodels.config import MemoryConfig
-from worldmodels.data import open_series
-from worldmodels.stages.train_vae import load_vision
-from worldmodels.training import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
+from worldmodels.io.checkpoints import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
+from worldmodels.io.data import SeriesSampler, open_series
+from worldmodels.models.loading import load_vision
+from worldmodels.models.memory.calibration import done_calibration
+from worldmodels.models.memory.plots import plot_predictions
 
 log = logging.getLogger(__name__)
 
 
-class SeriesSampler:
-    """Random windows of `seq_len` steps from series.h5, read from disk per batch (bounded memory).
-
-    A batch: mu, logvar float32 [B,L+1,z]; action [B,L,a]; reward, terminated, mask, zmask float32 [B,L].
-    Windows shorter than L (short episodes, episode ends) are zero-padded; mask marks real steps and
-    zmask the steps whose next z exists (the last step of an episode has none).
-    """
-
-    def __init__(self, f, episodes: np.ndarray, seq_len: int):
-        self.f, self.episodes, self.seq_len = f, episodes, seq_len
-        self.starts = f["episode_starts"][:]
-        self.z_size = f["mu"].shape[1]
-        self.action_dim = f["action"].shape[1]
-
-    def batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
-        L, z, a = self.seq_len, self.z_size, self.action_dim
-        out = {
-            "mu": np.zeros((batch_size, L + 1, z), np.float32),
-            "logvar": np.zeros((batch_size, L + 1, z), np.float32),
-            "action": np.zeros((batch_size, L, a), np.float32),
-            "reward": np.zeros((batch_size, L), np.float32),
-            "terminated": np.zeros((batch_size, L), np.float32),
-            "mask": np.zeros((batch_size, L), np.float32),
-            "zmask": np.zeros((batch_size, L), np.float32),
-        }
-        eps = rng.choice(self.episodes, size=batch_size)
-        for b, e in enumerate(eps):
-            s0, s1 = int(self.starts[e]), int(self.starts[e + 1])
-            T = s1 - s0
-            s = s0 + int(rng.integers(0, max(0, T - L) + 1))
-            n = min(L, s1 - s)
-            nz = min(n + 1, s1 - s)
-            out["mu"][b, :nz] = self.f["mu"][s : s + nz]
-            out["logvar"][b, :nz] = self.f["logvar"][s : s + nz]
-            out["action"][b, :n] = self.f["action"][s : s + n]
-            out["reward"][b, :n] = self.f["reward"][s : s + n]
-            out["terminated"][b, :n] = self.f["terminated"][s : s + n]
-            out["mask"][b, :n] = 1.0
-            out["zmask"][b, : nz - 1] = 1.0
-        return out
-
-
-def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
+def train_rnn(args: Run, cfg: MemoryConfig) -> Path:
     """Train (or resume training) the MDN-RNN; returns the memory directory."""
     import keras
     import tensorflow as tf
 
-    from worldmodels.memory import build_mdnrnn, export_rnn
+    from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn
 
     paths = Paths(args.data_dir)
     out = paths.memory
@@ -211,111 +170,8 @@ def train_rnn(args: RunArgs, cfg: MemoryConfig) -> Path:
     )
     _ = tf
     try:
-        plot_predictions(args, arrays, out / "predictions.png")
+        _, vae = load_vision(args, need_keras=True)
+        plot_predictions(vae, paths.rollouts, arrays, out / "predictions.png")
     except StageError as e:  # a missing frame file must not fail a finished training
         log.warning("no predictions plot: %s", e)
     return out
-
-
-def teacher_forced_done_logits(rnn_weights: dict, f, episodes, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """M's done logits on the real episodes (fed their mu and actions), flat over steps, and the
-    terminated flags they predict; episodes run as one padded batch per chunk."""
-    from worldmodels.agent import NumpyMDNRNN
-
-    rnn = NumpyMDNRNN(rnn_weights)
-    starts = f["episode_starts"][:]
-    logits, targets = [], []
-    for i in range(0, len(episodes), chunk):
-        eps = episodes[i : i + chunk]
-        lens = np.array([starts[e + 1] - starts[e] for e in eps])
-        seqs = [(f["mu"][starts[e] : starts[e + 1]], f["action"][starts[e] : starts[e + 1]]) for e in eps]
-        state = rnn.initial_state(len(eps))
-        out = np.zeros((len(eps), lens.max()), np.float64)
-        for t in range(lens.max()):
-            z = np.stack([mu[min(t, len(mu) - 1)] for mu, _ in seqs])
-            a = np.stack([act[min(t, len(act) - 1)] for _, act in seqs])
-            state = rnn.step(z, a, state)
-            out[:, t] = rnn.heads(state[0])[2]
-        for j, e in enumerate(eps):
-            logits.append(out[j, : lens[j]])
-            targets.append(f["terminated"][starts[e] : starts[e + 1]])
-    return np.concatenate(logits), np.concatenate(targets).astype(bool)
-
-
-def done_calibration(rnn_weights: dict, f, train_eps, val_eps, done_pos_weight: float, max_eps: int = 1000) -> dict:
-    """Fit the dream's done bias on (up to max_eps of) the training episodes, so that M, fed the real
-    episodes, expects as many terminations as they had; report the same count on the held-out
-    episodes. Without terminations to fit (CarRacing rarely has any), the bias is -ln(pos weight)."""
-    from worldmodels.envs.dream import done_probability, fit_done_bias
-
-    default = -float(np.log(done_pos_weight))
-    fit_eps = np.asarray(train_eps)[np.linspace(0, len(train_eps) - 1, min(max_eps, len(train_eps))).astype(int)]
-    logits, term = teacher_forced_done_logits(rnn_weights, f, fit_eps)
-    bias = fit_done_bias(logits, term)
-    if not np.isfinite(bias):
-        bias = default
-    out = {
-        "bias": bias,
-        "pos_weight_bias": default,
-        "fit_episodes": len(fit_eps),
-        "fit_terminations": int(term.sum()),
-        "fit_expected_with_pos_weight_bias": float(done_probability(logits, default).sum()),
-        "fit_expected_calibrated": float(done_probability(logits, bias).sum()),
-    }
-    if len(val_eps):
-        v_logits, v_term = teacher_forced_done_logits(rnn_weights, f, np.asarray(val_eps))
-        out.update(
-            val_episodes=len(val_eps),
-            val_terminations=int(v_term.sum()),
-            val_expected_with_pos_weight_bias=float(done_probability(v_logits, default).sum()),
-            val_expected_calibrated=float(done_probability(v_logits, bias).sum()),
-        )
-    log.info(
-        "done calibration: bias %.3f (-ln pos weight = %.3f): %d terminations in %d training episodes, "
-        "M expected %.1f before and %.1f after",
-        bias,
-        default,
-        out["fit_terminations"],
-        len(fit_eps),
-        out["fit_expected_with_pos_weight_bias"],
-        out["fit_expected_calibrated"],
-    )
-    return out
-
-
-def plot_predictions(args: RunArgs, rnn_weights: dict, path: Path, horizon: int = 10) -> None:
-    """PNG: a held-out episode's real frames, V's reconstructions, and M's open-loop predictions
-    (most likely component, temperature 0, fed its own predictions and the real actions), decoded by V."""
-    import tensorflow as tf
-
-    from worldmodels.agent import NumpyMDNRNN
-    from worldmodels.data import load_rollout, rollout_files
-    from worldmodels.envs.dream import sample_next_z
-    from worldmodels.plots import save_image_grid
-
-    paths = Paths(args.data_dir)
-    _, vae = load_vision(args, need_keras=True)
-    files = rollout_files(paths.rollouts)
-    ep = load_rollout(files[-1])  # the last episode: held out from V and M's training
-    start = min(len(ep["obs"]) // 3, max(0, len(ep["obs"]) - horizon - 1))
-    frames = ep["obs"][start : start + horizon + 1]
-    actions = ep["action"][start : start + horizon]
-    mu, _ = vae.encode(tf.cast(frames, tf.float32) / 255.0)
-    mu = mu.numpy()
-    rnn = NumpyMDNRNN(rnn_weights)
-    state = rnn.initial_state(1)
-    z = mu[:1]
-    predicted = [mu[0]]
-    for t in range(len(actions)):
-        state = rnn.step(z, actions[t : t + 1], state)
-        mix, _, _ = rnn.heads(state[0])
-        zero = np.zeros_like(z)
-        z = sample_next_z(mix, z.shape[1], rnn.num_mixtures, 0.0, zero, zero).astype(np.float32)
-        predicted.append(z[0])
-
-    def decode(zs):
-        return (
-            (np.asarray(vae.decode(tf.constant(np.asarray(zs, np.float32)))) * 255 + 0.5).clip(0, 255).astype(np.uint8)
-        )
-
-    save_image_grid(path, [frames, decode(mu), decode(predicted)])

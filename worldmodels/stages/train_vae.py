@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import (
+from worldmodels.config import Run, VisionConfig
+from worldmodels.io.artifacts import (
     Paths,
     StageError,
     arrays_digest,
@@ -23,32 +24,20 @@ from worldmodels.artifacts import (
     clean_temporaries,
     fault_point,
     fix_hint,
-    text_digest,
     write_json,
 )
-from worldmodels.cli import RunArgs
-from worldmodels.config import VisionConfig
-from worldmodels.data import inspect_rollout, load_rollout, rollout_files, shuffled_batches, split_heldout
-from worldmodels.plots import save_image_grid
-from worldmodels.training import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
+from worldmodels.io.checkpoints import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
+from worldmodels.io.data import (
+    heldout_frames,
+    inspect_rollout,
+    rollout_files,
+    rollouts_fingerprint,
+    shuffled_batches,
+    split_heldout,
+)
+from worldmodels.io.plots import save_image_grid
 
 log = logging.getLogger(__name__)
-
-
-def rollouts_fingerprint(files: list[Path]) -> str:
-    """Cheap fingerprint of a set of rollouts: names and sizes (contents are immutable once written)."""
-    return text_digest("\n".join(f"{f.name}:{f.stat().st_size}" for f in files))
-
-
-def heldout_frames(files: list[Path], n: int = 512) -> np.ndarray:
-    """Up to n frames uint8 [n,64,64,3] spread evenly over the held-out rollouts."""
-    frames = []
-    per_file = max(1, n // max(1, len(files)))
-    for f in files:
-        obs = load_rollout(f, keys=("obs",))["obs"]
-        idx = np.linspace(0, len(obs) - 1, min(per_file, len(obs))).astype(int)
-        frames.append(obs[idx])
-    return np.concatenate(frames)[:n] if frames else np.zeros((0, 64, 64, 3), np.uint8)
 
 
 MAX_ROLLBACKS = 3
@@ -68,12 +57,12 @@ def diverged(row: dict, history: list[dict]) -> bool:
     return bool(best) and row[key] > DIVERGENCE_FACTOR * min(best)
 
 
-def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
+def train_vae(args: Run, cfg: VisionConfig) -> Path:
     """Train (or resume training) the ConvVAE; returns the vision directory."""
     import keras
     import tensorflow as tf
 
-    from worldmodels.vision.vae import build_vae, export_encoder
+    from worldmodels.models.vae import build_vae, export_encoder
 
     gan = cfg.model == "vaegan"
     paths = Paths(args.data_dir)
@@ -94,7 +83,7 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
 
     keras.utils.set_random_seed(args.seed)
     if gan:
-        from worldmodels.vision.vaegan import build_vaegan
+        from worldmodels.models.vaegan import build_vaegan
 
         vae = build_vaegan(cfg.z_size, cfg.kl_tolerance, cfg.gan, cfg.gamma, cfg.pixel_weight)
         optimizer = vae.compile_training(cfg.learning_rate)
@@ -273,22 +262,3 @@ def train_vae(args: RunArgs, cfg: VisionConfig) -> Path:
         },
     )
     return out
-
-
-def load_vision(args: RunArgs, need_keras: bool = False):
-    """Read vision/config.json (and build the Keras VAE if asked); StageError if missing."""
-    from worldmodels.artifacts import read_json
-
-    paths = Paths(args.data_dir)
-    cfg = read_json(paths.vision / "config.json", "vision", args)
-    if cfg.get("env") != args.env:
-        from worldmodels.artifacts import StageError
-
-        raise StageError(
-            f"{paths.vision} holds a V for {cfg.get('env')!r}, not {args.env!r}; run `{fix_hint('vision', args)}`"
-        )
-    if not need_keras:
-        return cfg, None
-    from worldmodels.vision.vae import load_vae
-
-    return cfg, load_vae(paths.vision, cfg["z_size"], cfg["kl_tolerance"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from worldmodels import controller as ctrl
+from worldmodels.models import controller as ctrl
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

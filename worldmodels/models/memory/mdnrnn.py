@@ -153,7 +153,7 @@ def build_mdnrnn(z_size: int, action_dim: int, rnn_size: int, num_mixtures: int,
 
 
 def export_rnn(m: MDNRNN) -> dict:
-    """LSTM and head weights as numpy arrays for worldmodels.agent (gate order i, f, c, o)."""
+    """LSTM and head weights as numpy arrays for worldmodels.models.numpy_agent (gate order i, f, c, o)."""
     kernel, recurrent, bias = (np.asarray(w) for w in m.lstm.cell.weights)
     mdn_w, mdn_b = (np.asarray(w) for w in m.mdn.weights)
     r_w, r_b = (np.asarray(w) for w in m.reward_head.weights)

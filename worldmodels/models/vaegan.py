@@ -46,7 +46,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from worldmodels.vision.vae import ConvVAE, kl_divergence  # noqa: E402
+from worldmodels.models.vae import ConvVAE, kl_divergence  # noqa: E402
 
 DISCRIMINATOR_FILTERS = (32, 64, 128, 256)
 FEATURE_LAYER = 2  # index of the conv whose output is Dis_l (the third)
@@ -214,7 +214,7 @@ class ConvVAEGAN(ConvVAE):
 
     def to_vae(self) -> ConvVAE:
         """The encoder and decoder as a plain ConvVAE (the weights stages 3-5 load)."""
-        from worldmodels.vision.vae import build_vae
+        from worldmodels.models.vae import build_vae
 
         vae = build_vae(self.z_size, self.kl_tolerance)
         for a, b in zip(

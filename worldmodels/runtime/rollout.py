@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from worldmodels.agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
-from worldmodels.artifacts import fault_point
+from worldmodels.io.artifacts import fault_point
+from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
 
 _WORKER: dict[str, Any] = {}
 """Per-process cache (env, models), filled once by init_worker so tasks only carry parameters."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from worldmodels.artifacts import StageError, atomic_path
+from worldmodels.io.artifacts import StageError, atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -118,7 +118,7 @@ def build_vae(z_size: int, kl_tolerance: float) -> ConvVAE:
 
 
 def export_encoder(vae: ConvVAE) -> dict:
-    """The encoder's weights as numpy arrays for worldmodels.agent (no TensorFlow in workers)."""
+    """The encoder's weights as numpy arrays for worldmodels.models.numpy_agent (no TensorFlow in workers)."""
     out = {}
     for i, conv in enumerate(vae.convs):
         out[f"conv{i}_w"], out[f"conv{i}_b"] = (np.asarray(w) for w in conv.weights)
@@ -133,6 +133,18 @@ def export_decoder(vae: ConvVAE, dtype=np.float16) -> dict:
     for i, layer in enumerate((vae.dec_dense, *vae.deconvs)):
         out[f"dec{i}_w"], out[f"dec{i}_b"] = (np.asarray(w).astype(dtype) for w in layer.weights)
     return out
+
+
+def to_uint8(x) -> np.ndarray:
+    """Pixels in [0, 1] (any array or tensor) -> uint8 [0, 255], rounded."""
+    return (np.asarray(x, np.float32) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def decode_uint8(vae: ConvVAE, z: np.ndarray, batch: int = 256) -> np.ndarray:
+    """V's decoding of latents z [N,z] as frames uint8 [N,64,64,3], in batches of `batch`."""
+    z = np.asarray(z, np.float32)
+    out = [to_uint8(vae.decode(tf.constant(z[i : i + batch]))) for i in range(0, len(z), batch)]
+    return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.uint8)
 
 
 def load_vae(vision_dir, z_size: int, kl_tolerance: float) -> ConvVAE:

@@ -31,7 +31,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from worldmodels.artifacts import StageError
+from worldmodels.io.artifacts import StageError
 
 log = logging.getLogger(__name__)
 RESTARTS_ENV = "WORLDMODELS_WORKER_RESTARTS"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from worldmodels.artifacts import StageError, atomic_path, fault_point
+from worldmodels.io.artifacts import StageError, atomic_path, fault_point
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.artifacts import StageError, atomic_path
+from worldmodels.io.artifacts import StageError, atomic_path, text_digest
 
 log = logging.getLogger(__name__)
 
@@ -242,3 +242,61 @@ def open_series(path: Path, hint: str):
         f.close()
         raise StageError(f"{path} lacks {missing}; delete it and rerun `{hint}`")
     return f
+
+
+def rollouts_fingerprint(files: list[Path]) -> str:
+    """Cheap fingerprint of a set of rollouts: names and sizes (contents are immutable once written)."""
+    return text_digest("\n".join(f"{f.name}:{f.stat().st_size}" for f in files))
+
+
+def heldout_frames(files: list[Path], n: int = 512) -> np.ndarray:
+    """Up to n frames uint8 [n,64,64,3] spread evenly over the held-out rollouts."""
+    frames = []
+    per_file = max(1, n // max(1, len(files)))
+    for f in files:
+        obs = load_rollout(f, keys=("obs",))["obs"]
+        idx = np.linspace(0, len(obs) - 1, min(per_file, len(obs))).astype(int)
+        frames.append(obs[idx])
+    return np.concatenate(frames)[:n] if frames else np.zeros((0, 64, 64, 3), np.uint8)
+
+
+class SeriesSampler:
+    """Random windows of `seq_len` steps from series.h5, read from disk per batch (bounded memory).
+
+    A batch: mu, logvar float32 [B,L+1,z]; action [B,L,a]; reward, terminated, mask, zmask float32 [B,L].
+    Windows shorter than L (short episodes, episode ends) are zero-padded; mask marks real steps and
+    zmask the steps whose next z exists (the last step of an episode has none).
+    """
+
+    def __init__(self, f, episodes: np.ndarray, seq_len: int):
+        self.f, self.episodes, self.seq_len = f, episodes, seq_len
+        self.starts = f["episode_starts"][:]
+        self.z_size = f["mu"].shape[1]
+        self.action_dim = f["action"].shape[1]
+
+    def batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
+        L, z, a = self.seq_len, self.z_size, self.action_dim
+        out = {
+            "mu": np.zeros((batch_size, L + 1, z), np.float32),
+            "logvar": np.zeros((batch_size, L + 1, z), np.float32),
+            "action": np.zeros((batch_size, L, a), np.float32),
+            "reward": np.zeros((batch_size, L), np.float32),
+            "terminated": np.zeros((batch_size, L), np.float32),
+            "mask": np.zeros((batch_size, L), np.float32),
+            "zmask": np.zeros((batch_size, L), np.float32),
+        }
+        eps = rng.choice(self.episodes, size=batch_size)
+        for b, e in enumerate(eps):
+            s0, s1 = int(self.starts[e]), int(self.starts[e + 1])
+            T = s1 - s0
+            s = s0 + int(rng.integers(0, max(0, T - L) + 1))
+            n = min(L, s1 - s)
+            nz = min(n + 1, s1 - s)
+            out["mu"][b, :nz] = self.f["mu"][s : s + nz]
+            out["logvar"][b, :nz] = self.f["logvar"][s : s + nz]
+            out["action"][b, :n] = self.f["action"][s : s + n]
+            out["reward"][b, :n] = self.f["reward"][s : s + n]
+            out["terminated"][b, :n] = self.f["terminated"][s : s + n]
+            out["mask"][b, :n] = 1.0
+            out["zmask"][b, : nz - 1] = 1.0
+        return out

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from worldmodels.artifacts import atomic_path
+from worldmodels.io.artifacts import atomic_path
 
 
 def save_image_grid(path: Path, rows: list[np.ndarray], scale: int = 2) -> None:

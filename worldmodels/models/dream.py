@@ -20,8 +20,9 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from worldmodels import controller as ctrl
-from worldmodels.agent import NumpyMDNRNN, mixture_nll
+from worldmodels.models import controller as ctrl
+from worldmodels.models.memory.calibration import done_probability
+from worldmodels.models.numpy_agent import NumpyMDNRNN, mixture_nll
 
 NOISE_BLOCK = 64
 
@@ -46,34 +47,6 @@ def sample_next_z(
     m = np.take_along_axis(mean, idx, axis=-1)[..., 0]
     s = np.take_along_axis(logstd, idx, axis=-1)[..., 0]
     return m + np.exp(s) * np.sqrt(temperature) * eps
-
-
-def done_probability(done_logit: np.ndarray, done_bias: float) -> np.ndarray:
-    """The probability that the step ended the episode: sigmoid(done_logit + done_bias)."""
-    return 0.5 * (np.tanh(0.5 * (np.asarray(done_logit, np.float64) + done_bias)) + 1.0)
-
-
-def memory_done_bias(memory_config: dict) -> float:
-    """The dream's done bias from memory/config.json: the calibrated one, else -ln(done_pos_weight)."""
-    if "done_bias" in memory_config:
-        return float(memory_config["done_bias"])
-    return -float(np.log(memory_config["config"]["done_pos_weight"]))
-
-
-def fit_done_bias(logits: np.ndarray, terminated: np.ndarray) -> float:
-    """The b with sum(sigmoid(logits + b)) == sum(terminated) (the maximum-likelihood intercept),
-    by bisection; NaN when there is no termination to fit."""
-    target = float(np.sum(terminated))
-    if target == 0:
-        return float("nan")
-    lo, hi = -50.0, 50.0
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        if done_probability(logits, mid).sum() < target:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
 
 
 class EpisodeNoise:

@@ -1,0 +1,99 @@
+"""Check a data directory against the artifact contracts (docs/architecture.md).
+
+Usage: worldmodels check DATA_DIR   (or python -m worldmodels.check DATA_DIR; --data-dir DIR works too)
+       exits 1 with a list of breaches, or prints a summary
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.cli import build_parser as build_cli_parser
+from worldmodels.cli import parse_tool
+from worldmodels.io.artifacts import StageError
+from worldmodels.io.data import SERIES_KEYS, inspect_rollout, load_rollout
+
+
+def check_data_dir(root: Path, deep: bool = False) -> list[str]:
+    """Every breach of the contracts found under `root` (empty when all is well).
+
+    deep=True also decompresses every rollout (catches corrupt frames, not just headers).
+    """
+    errors: list[str] = []
+    root = Path(root)
+    leftovers = [p for p in root.rglob(".tmp*")]
+    errors += [f"{p}: a temporary file left behind" for p in leftovers]
+    for f in sorted((root / "rollouts").glob("*.npz")) if (root / "rollouts").is_dir() else []:
+        try:
+            inspect_rollout(f)
+            if deep:
+                ep = load_rollout(f)
+                if ep["terminated"][:-1].any() or ep["truncated"][:-1].any():
+                    errors.append(f"{f}: the episode ends before its last step")
+        except StageError as e:
+            errors.append(str(e))
+    series = root / "series" / "series.h5"
+    if series.exists():
+        import h5py
+
+        try:
+            with h5py.File(series, "r") as h:
+                missing = [k for k in SERIES_KEYS if k not in h]
+                if missing:
+                    errors.append(f"{series}: missing {missing}")
+                else:
+                    n, starts = len(h["mu"]), h["episode_starts"][:]
+                    if starts[0] != 0 or starts[-1] != n or np.any(np.diff(starts) <= 0):
+                        errors.append(f"{series}: episode_starts must rise from 0 to N")
+                    for k in ("logvar", "action", "reward", "terminated"):
+                        if len(h[k]) != n:
+                            errors.append(f"{series}: {k} has {len(h[k])} rows, mu has {n}")
+        except OSError as e:
+            errors.append(f"{series}: unreadable ({e})")
+    for part in ("vision", "memory", "controller"):
+        d = root / part
+        if d.is_dir():
+            try:
+                cfg = json.loads((d / "config.json").read_text())
+                if "fingerprint" not in cfg:
+                    errors.append(f"{d}/config.json: no fingerprint")
+            except (OSError, ValueError) as e:
+                errors.append(f"{d}/config.json: {e}")
+    ev = root / "controller" / "eval.json"
+    if ev.exists():
+        try:
+            scores = json.loads(ev.read_text())["real"]["scores"]
+            if not scores or not np.all(np.isfinite(scores)):
+                errors.append(f"{ev}: scores missing or not finite")
+        except (OSError, ValueError, KeyError) as e:
+            errors.append(f"{ev}: {e}")
+    return errors
+
+
+def build_parser():
+    def extra(p):
+        p.add_argument("directory", nargs="?", type=Path, help="the data directory (same as --data-dir)")
+
+    return build_cli_parser(__doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels check")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    run, a = parse_tool(p, argv)
+    root = a.directory or run.data_dir
+    if not root.is_dir():
+        p.error(f"{root} is not a directory")
+    errors = check_data_dir(root, deep=True)
+    if errors:
+        print("\n".join(errors))
+        return 1
+    print(f"ok: {root} follows the artifact contracts")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Package a trained agent for shipping: the numpy weights evaluation and videos need, and a model card.
+
+Example:  python -m worldmodels.export_pretrained --data-dir data/carracing --out pretrained/carracing-laptop \\
+              --command "make run"
+
+Writes to --out: vision/ (config.json, encoder.npz, decoder.npz in float16), memory/ (config.json,
+rnn.npz), controller/ (config.json, best.npz, eval.json, generations.csv, cmaes.png), timings.json,
+and MODEL_CARD.md (the command, seeds, each stage's wall time, the scores). `worldmodels.tools.evaluate`
+and `worldmodels.tools.play` take the folder as --model-dir.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.io.artifacts import Paths, StageError, atomic_path, read_json, write_json
+
+PAPER = {
+    "carracing": "906 ± 21 (100 tracks; full World Model, trained in the real env)",
+    "doom": "1092 ± 556 (100 episodes; trained in the dream at tau 1.15); random policy 210 ± 108",
+}
+
+
+def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
+    from worldmodels.models.vae import export_decoder, load_vae
+
+    src = Paths(data_dir)
+    v_cfg = read_json(src.vision / "config.json", "vision")
+    c_cfg = read_json(src.controller / "config.json", "controller")
+    ev = read_json(src.controller / "eval.json", "controller")
+    for f in (src.vision / "encoder.npz", src.memory / "rnn.npz", src.controller / "best.npz"):
+        if not f.exists():
+            raise StageError(f"{f} is missing: finish the run (stages 2-5) before exporting it")
+    dst = Paths(out)
+    for d in (dst.vision, dst.memory, dst.controller):
+        d.mkdir(parents=True, exist_ok=True)
+    copies = [
+        (src.vision / "config.json", dst.vision),
+        (src.vision / "encoder.npz", dst.vision),
+        (src.memory / "config.json", dst.memory),
+        (src.memory / "rnn.npz", dst.memory),
+        (src.controller / "config.json", dst.controller),
+        (src.controller / "eval.json", dst.controller),
+        (src.controller / "generations.csv", dst.controller),
+        (src.controller / "cmaes.png", dst.controller),
+    ]
+    for f, d in copies:
+        if f.exists():
+            with atomic_path(d / f.name) as tmp:
+                shutil.copyfile(f, tmp)
+    with np.load(src.controller / "best.npz") as z:
+        params = z["params"]
+    with atomic_path(dst.controller / "best.npz") as tmp:
+        np.savez(tmp, params=params)
+    vae = load_vae(src.vision, v_cfg["z_size"], v_cfg["kl_tolerance"])
+    with atomic_path(dst.vision / "decoder.npz") as tmp:
+        np.savez_compressed(tmp, **export_decoder(vae))
+    timings = json.loads((data_dir / "timings.json").read_text()) if (data_dir / "timings.json").exists() else []
+    rounds_md = data_dir.parent / "rounds.md"  # a round of `worldmodels.tools.iterate`: its stages and the history
+    if not timings and (data_dir / "round.json").exists():
+        secs = json.loads((data_dir / "round.json").read_text()).get("seconds", {})
+        timings = [{"stage": f"{k} (this round)", "seconds": v} for k, v in secs.items()]
+    write_json(out / "timings.json", timings)
+    rnd = data_dir / "evaluate_random.json"
+    random = json.loads(rnd.read_text()) if rnd.exists() else None
+    history = rounds_md.read_text() if (data_dir / "round.json").exists() and rounds_md.exists() else None
+    (out / "MODEL_CARD.md").write_text(
+        model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history)
+    )
+    return out
+
+
+def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history=None) -> str:
+    env, real = c_cfg["env"], ev["real"]
+    per_stage: dict[str, float] = {}
+    for t in timings:
+        per_stage[t["stage"]] = per_stage.get(t["stage"], 0.0) + t["seconds"]
+    lines = [
+        f"# World Models agent: {env}, {c_cfg.get('preset')} preset",
+        "",
+        "## How it was made",
+        "",
+        f"- Command: `{command}` (preset `{c_cfg.get('preset')}`, seed {c_cfg.get('seed')}), from the data "
+        f"directory `{data_dir}`; exported with `python -m worldmodels.export_pretrained`.",
+        f"- V: {v_cfg.get('kind', 'vae')}, z = {v_cfg['z_size']}, {v_cfg.get('epochs')} epochs "
+        f"(last held-out r_loss {v_cfg.get('final', {}).get('heldout_r_loss', float('nan')):.1f}).",
+        f"- C: linear on [{c_cfg['inputs']}], {c_cfg['n_params']} parameters, CMA-ES trained in "
+        + ("the real env" if c_cfg["trained_in"] == "real" else f"the dream at tau {c_cfg['temperature']}")
+        + ".",
+        "",
+        "| stage | wall time (s) |",
+        "|---|---|",
+        *[f"| {k} | {v:.0f} |" for k, v in per_stage.items()],
+        f"| total | {sum(per_stage.values()):.0f} |",
+        "",
+        f"Machine: {machine}",
+        "",
+        "## Scores",
+        "",
+        "| policy | episodes (held-out seeds) | mean ± std |",
+        "|---|---|---|",
+        f"| this agent, real env | {len(real['scores'])} (from 2x10^9) | {real['mean']:.1f} ± {real['std']:.1f} |",
+    ]
+    if "dream" in ev:
+        lines.append(
+            f"| this agent, in its dream | {len(ev['dream']['scores'])} | "
+            f"{ev['dream']['mean']:.1f} ± {ev['dream']['std']:.1f} |"
+        )
+    if random:
+        lines.append(
+            f"| random policy, real env | {random['episodes']} (same seeds) | "
+            f"{random['mean']:.1f} ± {random['std']:.1f} |"
+        )
+    lines += [
+        f"| paper | | {PAPER.get(env, '-')} |",
+        "",
+        "Check it yourself on episodes it never saw (seeds S .. S+N-1, the stock environment):",
+        "",
+        "```bash",
+        f"python -m worldmodels.evaluate --env {env} --model-dir {out} --episodes 100 --seed-offset 3000000000",
+        "```",
+        "",
+        "Learning curve: `controller/generations.csv` and `controller/cmaes.png`.",
+        "",
+    ]
+    if history:
+        lines += ["## Training history (iterative rounds)", "", history.replace("# Iterative training", "").strip(), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worldmodels.cli import build_parser, parse_tool, report_errors
+
+    def extra(p):
+        p.add_argument("--out", type=Path, required=True, help="the folder to write, e.g. pretrained/carracing-laptop")
+        p.add_argument("--command", default="make run", help="the command(s) that trained it, for the model card")
+        p.add_argument(
+            "--machine", default="2 CPU cores, no GPU (the project's development machine).", help="where it trained"
+        )
+
+    p = build_parser(
+        __doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels export-pretrained"
+    )
+    run, a = parse_tool(p, argv)
+
+    def body():
+        out = export(run.data_dir, a.out, a.command, a.machine)
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        print(f"wrote {out} ({size / 1e6:.1f} MB)")
+
+    return report_errors(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
