@@ -16,6 +16,8 @@ RUN pip install --no-cache-dir -r requirements.txt -r requirements-dev.txt
 # Cluster nodes (docs/cluster.md): Ray's dashboard and launcher extras, same Ray version as the pin.
 RUN pip install --no-cache-dir "ray[default]==2.60.0"
 COPY . .
+# The project itself, editable, so `worldmodels <command>` and `python -m worldmodels.<command>` work anywhere.
+RUN pip install --no-cache-dir --no-deps --no-build-isolation -e .
 
 # Artifacts go to /app/data: mount a volume there to keep them.
 VOLUME ["/app/data"]

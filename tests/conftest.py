@@ -1,12 +1,20 @@
+"""Shared fixtures for the whole suite, and its guard against leftover processes.
+
+Every process the suite starts (stage scripts, worker pools, game engines, Ray) inherits
+WORLDMODELS_TEST_SESSION; when the session ends, any such process still alive fails the run (and
+is killed, so it cannot outlive `make test`).
+"""
+
 import os
+import signal
+import time
 from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-
-ROOT = Path(__file__).resolve().parents[1]
+SESSION_VAR = "WORLDMODELS_TEST_SESSION"
+os.environ[SESSION_VAR] = f"pytest-{os.getpid()}"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -28,3 +36,72 @@ def make_fake_rollout(rng, T=30, action_dim=3, terminated_last=False):
     else:
         truncated[-1] = True
     return obs, action, reward, terminated, truncated
+
+
+@pytest.fixture(scope="session")
+def fake_rollout():
+    """fake_rollout(rng, T=30, action_dim=3, terminated_last=False) -> (obs, action, reward,
+    terminated, truncated): one random episode in the rollout format."""
+    return make_fake_rollout
+
+
+def write_smooth_rollouts(root: Path, episodes: int = 3, T: int = 40, seed: int = 0) -> None:
+    """Write `episodes` rollouts of T steps under root/rollouts whose frames are smooth gradients
+    (something a tiny VAE can learn), with random actions and rewards."""
+    from worldmodels.io.data import save_rollout
+
+    rng = np.random.default_rng(seed)
+    for i in range(episodes):
+        obs, action, reward, term, trunc = make_fake_rollout(rng, T=T)
+        obs[:] = (np.linspace(0, 255, 64)[None, :, None, None] * (i + 1) / episodes).astype(np.uint8)
+        save_rollout(Path(root) / "rollouts" / f"s0_e{i:06d}.npz", obs, action, reward, term, trunc)
+
+
+@pytest.fixture(scope="session")
+def smooth_rollouts():
+    """smooth_rollouts(root, episodes=3, T=40): rollouts a tiny pipeline can train on (see write_smooth_rollouts)."""
+    return write_smooth_rollouts
+
+
+def processes_started_by_suite() -> list[tuple[int, str]]:
+    """(pid, command line) of every live process (not a zombie) other than this one that inherited
+    this session's marker."""
+    mark = f"{SESSION_VAR}={os.environ[SESSION_VAR]}".encode()
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if mark not in (d / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if state != "Z":
+            found.append((int(d.name), cmd))
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a process the suite started is still alive (after a grace period), then kill it."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker._resource_tracker._stop()  # this process's own tracker ends with it anyway
+    deadline = time.time() + 10
+    left = processes_started_by_suite()
+    while left and time.time() < deadline:
+        time.sleep(0.5)
+        left = processes_started_by_suite()
+    if not left:
+        return
+    for pid, _ in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    lines = "\n".join(f"  pid {pid}: {cmd[:200]}" for pid, cmd in left)
+    session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+        f"\nFAILED: {len(left)} process(es) started by the test suite outlived it (now killed):\n{lines}", red=True
+    )
+    session.exitstatus = 1

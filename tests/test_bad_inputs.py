@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import make_fake_rollout
 
 from worldmodels.cli import run_stage
 from worldmodels.config import Run, make_stage_config
@@ -18,8 +17,8 @@ def args_for(root, env="carracing"):
     return Run(env=env, preset="tiny", data_dir=root, seed=0, workers=1)
 
 
-def test_nan_in_actions_is_refused_naming_the_file(tmp_path, rng):
-    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+def test_nan_in_actions_is_refused_naming_the_file(fake_rollout, tmp_path, rng):
+    obs, action, reward, term, trunc = fake_rollout(rng, T=5)
     action[2, 1] = np.nan
     np.savez(tmp_path / "nan.npz", obs=obs, action=action, reward=reward, terminated=term, truncated=trunc)
     with pytest.raises(StageError, match="nan.npz: action or reward holds NaN"):
@@ -29,16 +28,16 @@ def test_nan_in_actions_is_refused_naming_the_file(tmp_path, rng):
     assert not (tmp_path / "nan2.npz").exists()
 
 
-def test_float_frames_are_refused(tmp_path, rng):
-    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+def test_float_frames_are_refused(fake_rollout, tmp_path, rng):
+    obs, action, reward, term, trunc = fake_rollout(rng, T=5)
     np.savez(tmp_path / "f.npz", obs=obs / 255.0, action=action, reward=reward, terminated=term, truncated=trunc)
     with pytest.raises(StageError, match="f.npz: obs dtype float64"):
         load_rollout(tmp_path / "f.npz")
 
 
-def test_full_disk_keeps_the_previous_artifact_and_says_so(tmp_path, rng, monkeypatch, capsys):
+def test_full_disk_keeps_the_previous_artifact_and_says_so(fake_rollout, tmp_path, rng, monkeypatch, capsys):
     p = tmp_path / "ep.npz"
-    save_rollout(p, *make_fake_rollout(rng, T=5))
+    save_rollout(p, *fake_rollout(rng, T=5))
     before = p.read_bytes()
 
     def no_space(*a, **k):
@@ -46,26 +45,24 @@ def test_full_disk_keeps_the_previous_artifact_and_says_so(tmp_path, rng, monkey
 
     monkeypatch.setattr(np, "savez_compressed", no_space)
     with pytest.raises(OSError):
-        save_rollout(p, *make_fake_rollout(rng, T=5))
+        save_rollout(p, *fake_rollout(rng, T=5))
     assert p.read_bytes() == before
     assert [q.name for q in tmp_path.iterdir()] == ["ep.npz"]  # no temporary left
     with pytest.raises(SystemExit) as e:
-        run_stage(lambda: save_rollout(tmp_path / "new.npz", *make_fake_rollout(rng, T=5)))
+        run_stage(lambda: save_rollout(tmp_path / "new.npz", *fake_rollout(rng, T=5)))
     assert e.value.code == 1
     assert "disk is full" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(smooth_rollouts, tmp_path_factory):
     """A tiny trained pipeline (real stages, fake frames) to corrupt in the tests below."""
-    from test_resume import fake_data
-
     from worldmodels.stages.encode import encode_rollouts
     from worldmodels.stages.train_rnn import train_rnn
     from worldmodels.stages.train_vae import train_vae
 
     root = tmp_path_factory.mktemp("trained")
-    fake_data(root, np.random.default_rng(0))
+    smooth_rollouts(root)
     train_vae(args_for(root), make_stage_config("vision", "carracing", "tiny", {"epochs": 1}))
     encode_rollouts(args_for(root), make_stage_config("encode", "carracing", "tiny"))
     train_rnn(args_for(root), make_stage_config("memory", "carracing", "tiny", {"steps": 10}))

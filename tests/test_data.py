@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import make_fake_rollout
 
 from worldmodels.io.artifacts import StageError, atomic_path
 from worldmodels.io.data import (
@@ -16,8 +15,8 @@ from worldmodels.io.data import (
 )
 
 
-def test_rollout_round_trip(tmp_path, rng):
-    arrays = make_fake_rollout(rng, T=17)
+def test_rollout_round_trip(fake_rollout, tmp_path, rng):
+    arrays = fake_rollout(rng, T=17)
     p = tmp_path / "ep.npz"
     save_rollout(p, *arrays)
     back = load_rollout(p)
@@ -27,8 +26,8 @@ def test_rollout_round_trip(tmp_path, rng):
     assert not list(tmp_path.glob(".tmp*"))  # no temporary left behind
 
 
-def test_save_rejects_bad_shapes(tmp_path, rng):
-    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+def test_save_rejects_bad_shapes(fake_rollout, tmp_path, rng):
+    obs, action, reward, term, trunc = fake_rollout(rng, T=5)
     with pytest.raises(ValueError, match="obs shape"):
         save_rollout(tmp_path / "a.npz", obs[:, :32], action, reward, term, trunc)
     with pytest.raises(ValueError, match="reward has 4 steps"):
@@ -36,16 +35,16 @@ def test_save_rejects_bad_shapes(tmp_path, rng):
     assert not list(tmp_path.iterdir())
 
 
-def test_corrupt_rollout_is_named(tmp_path, rng):
+def test_corrupt_rollout_is_named(fake_rollout, tmp_path, rng):
     p = tmp_path / "bad.npz"
-    save_rollout(p, *make_fake_rollout(rng, T=5))
+    save_rollout(p, *fake_rollout(rng, T=5))
     p.write_bytes(p.read_bytes()[:200])  # truncated file
     with pytest.raises(StageError, match="bad.npz.*corrupt"):
         load_rollout(p)
 
 
-def test_missing_key_and_wrong_dtype_are_named(tmp_path, rng):
-    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+def test_missing_key_and_wrong_dtype_are_named(fake_rollout, tmp_path, rng):
+    obs, action, reward, term, trunc = fake_rollout(rng, T=5)
     np.savez(tmp_path / "nokey.npz", obs=obs, action=action)
     with pytest.raises(StageError, match="nokey.npz: missing keys"):
         load_rollout(tmp_path / "nokey.npz")
@@ -77,10 +76,10 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]
 
 
-def test_shuffled_batches_cover_every_frame_once_and_are_deterministic(tmp_path, rng):
+def test_shuffled_batches_cover_every_frame_once_and_are_deterministic(fake_rollout, tmp_path, rng):
     files = []
     for i in range(4):
-        obs, *rest = make_fake_rollout(rng, T=13)
+        obs, *rest = fake_rollout(rng, T=13)
         obs[:, 0, 0, 0] = np.arange(13) + 13 * i  # tag each frame
         obs[:, 0, 0, 1] = 0
         p = tmp_path / f"e{i}.npz"
@@ -134,15 +133,15 @@ def test_series_missing_says_what_to_run(tmp_path):
         open_series(tmp_path / "series.h5", "python 03_generate_rnn_data.py")
 
 
-def test_rollout_files_checks_every_header_up_front(tmp_path, rng):
+def test_rollout_files_checks_every_header_up_front(fake_rollout, tmp_path, rng):
     d = tmp_path / "rollouts"
-    save_rollout(d / "a.npz", *make_fake_rollout(rng, T=5))
-    save_rollout(d / "b.npz", *make_fake_rollout(rng, T=5))
+    save_rollout(d / "a.npz", *fake_rollout(rng, T=5))
+    save_rollout(d / "b.npz", *fake_rollout(rng, T=5))
     assert [f.name for f in rollout_files(d)] == ["a.npz", "b.npz"]
     (d / "b.npz").write_bytes((d / "b.npz").read_bytes()[:-100])  # truncated: central directory lost
     with pytest.raises(StageError, match="b.npz is corrupt"):
         rollout_files(d)
-    obs, action, reward, term, trunc = make_fake_rollout(rng, T=5)
+    obs, action, reward, term, trunc = fake_rollout(rng, T=5)
     np.savez(d / "b.npz", obs=obs, action=action[:4], reward=reward, terminated=term, truncated=trunc)
     with pytest.raises(StageError, match="b.npz: action has shape"):
         rollout_files(d)

@@ -2,23 +2,13 @@
 
 import numpy as np
 import pytest
-from conftest import make_fake_rollout
 
 from worldmodels.config import Run, make_stage_config
 from worldmodels.io.artifacts import StageError
-from worldmodels.io.data import save_rollout
 from worldmodels.models.numpy_agent import load_npz
 from worldmodels.stages.encode import encode_rollouts
 from worldmodels.stages.train_rnn import train_rnn
 from worldmodels.stages.train_vae import train_vae
-
-
-def fake_data(root, rng, episodes=3, T=40):
-    for i in range(episodes):
-        obs, action, reward, term, trunc = make_fake_rollout(rng, T=T)
-        # Smooth frames so the VAE has something to learn.
-        obs[:] = (np.linspace(0, 255, 64)[None, :, None, None] * (i + 1) / episodes).astype(np.uint8)
-        save_rollout(root / "rollouts" / f"s0_e{i:06d}.npz", obs, action, reward, term, trunc)
 
 
 def assert_same_weights(a_path, b_path):
@@ -37,17 +27,17 @@ def vision_cfg(**kw):
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory):
+def straight(smooth_rollouts, tmp_path_factory):
     root = tmp_path_factory.mktemp("straight")
-    fake_data(root, np.random.default_rng(0))
+    smooth_rollouts(root)
     train_vae(args_for(root), vision_cfg(epochs=2))
     encode_rollouts(args_for(root), make_stage_config("encode", "carracing", "tiny"))
     train_rnn(args_for(root), make_stage_config("memory", "carracing", "tiny", {"steps": 20}))
     return root
 
 
-def test_vae_resumed_equals_uninterrupted(straight, tmp_path):
-    fake_data(tmp_path, np.random.default_rng(0))
+def test_vae_resumed_equals_uninterrupted(smooth_rollouts, straight, tmp_path):
+    smooth_rollouts(tmp_path)
     train_vae(args_for(tmp_path), vision_cfg(epochs=1))  # "killed" after epoch 1
     train_vae(args_for(tmp_path), vision_cfg(epochs=2))  # the rerun continues
     assert_same_weights(straight / "vision" / "encoder.npz", tmp_path / "vision" / "encoder.npz")

@@ -160,12 +160,10 @@ def test_sharpness_ratio_ranks_blur_below_one():
     assert laplacian_variance(np.full((2, 8, 8, 3), 0.3)) == 0.0
 
 
-def test_a_diverged_epoch_is_rolled_back_with_halved_learning_rates(tmp_path, rng, monkeypatch):
+def test_a_diverged_epoch_is_rolled_back_with_halved_learning_rates(fake_rollout, tmp_path, rng, monkeypatch):
     """An epoch whose held-out loss blows up is undone: back to the last checkpoint, learning rates
     halved (and kept in the checkpoint), the epoch redone; the finished run has every epoch once."""
     import json
-
-    from conftest import make_fake_rollout
 
     from worldmodels.config import Run, make_stage_config
     from worldmodels.io.data import save_rollout
@@ -175,7 +173,7 @@ def test_a_diverged_epoch_is_rolled_back_with_halved_learning_rates(tmp_path, rn
     assert diverged({"heldout_loss": 100.0}, [{"heldout_loss": 20.0}]) and not diverged({"loss": 50.0}, [])
     assert diverged({"heldout_loss": float("nan")}, []) and not diverged({"heldout_loss": 50.0}, [{"heldout_loss": 20}])
     for i in range(3):
-        save_rollout(tmp_path / "rollouts" / f"s0_e{i:06d}.npz", *make_fake_rollout(rng, T=40))
+        save_rollout(tmp_path / "rollouts" / f"s0_e{i:06d}.npz", *fake_rollout(rng, T=40))
     real = ConvVAEGAN.heldout_metrics
     calls = []
 

@@ -119,6 +119,7 @@ def build_parser(
     _add_run_flags(p, run_flags, env_default)
     if scoring_flags:
         _add_scoring_flags(p, scoring_flags, episodes, fast_env)
+    p.set_defaults(scoring_flags=tuple(scoring_flags))
     if stage is not None:
         group = p.add_argument_group(f"{stage} settings (override the preset)")
         for f in dataclasses.fields(STAGE_CONFIGS[stage]):
@@ -129,6 +130,9 @@ def build_parser(
 
 
 def setup_logging(level: str = "INFO") -> None:
+    """Logging for a command's process; also quiets TensorFlow's C++ start-up messages unless the user
+    chose a level (this process is the command's own, so nothing else sees the variable change)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -147,15 +151,16 @@ def resolve_run(p: argparse.ArgumentParser, ns: argparse.Namespace) -> Run:
 
 def check_scoring_flags(p: argparse.ArgumentParser, ns: argparse.Namespace, env: str) -> None:
     """Fill --max-steps's per-env default and reject counts and seeds that cannot work (exit 2)."""
-    if hasattr(ns, "max_steps") and ns.max_steps is None:
+    flags = getattr(ns, "scoring_flags", ())
+    if "max_steps" in flags and ns.max_steps is None:
         from worldmodels.envs.registry import get_spec
 
         ns.max_steps = get_spec(env).benchmark_steps
     for name in ("episodes", "max_steps"):
-        v = getattr(ns, name, None)
+        v = getattr(ns, name, None) if name in flags else None
         if v is not None and v <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive, got {v}")
-    if getattr(ns, "seed_offset", None) is not None:
+    if "seed_offset" in flags:
         n = getattr(ns, "episodes", 1)
         if not 0 <= ns.seed_offset <= 2**32 - 1 - n:
             p.error(f"--seed-offset is the first env seed, in [0, 2^32 - 1 - episodes]; got {ns.seed_offset}")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from worldmodels import paper
+
 
 @dataclass(frozen=True)
 class EnvSpec:
@@ -41,7 +43,7 @@ def _carracing_spec() -> EnvSpec:
         carracing.map_actions,
         carracing.POLICIES,
         step_penalty=-0.1,
-        paper_score=906.0,
+        paper_score=paper.BEST_SCORE["carracing"],
     )
 
 
@@ -55,8 +57,8 @@ def _doom_spec() -> EnvSpec:
         doom.make_doom,
         doom.map_actions,
         doom.POLICIES,
-        paper_score=1092.0,
-        random_score=210.0,
+        paper_score=paper.BEST_SCORE["doom"],
+        random_score=paper.RANDOM_SCORE["doom"],
         benchmark_steps=doom.MAX_STEPS,
     )
 

@@ -24,7 +24,6 @@ curves, writes the plot and the figures (toy_vaegan.json beside it).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +64,12 @@ def _mlp(out: int, name: str):
     )
 
 
-def train_toy(kind: str, steps: int, seed: int, batch: int = 256, sigma: float = 0.5, gamma: float = 0.1):
-    """Train a 'vae' or 'vaegan' on fresh batches; returns reconstruct(x) -> decoded posterior means.
-
-    The VAE's loss is the Gaussian negative log-likelihood with std `sigma` plus KL; the VAE-GAN's
-    encoder uses the discriminator-feature error instead, its decoder gamma * that + the GAN loss.
-    """
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+def _toy_models(seed: int):
+    """Encoder (x -> mu, logvar), decoder (z -> x), discriminator body and head, and their three Adams."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
     enc, dec = _mlp(2, "encoder"), _mlp(2, "decoder")
     dis_body = keras.Sequential(
         [keras.layers.Dense(128, activation="relu"), keras.layers.Dense(128, activation="relu")], name="dis_body"
@@ -85,11 +78,24 @@ def train_toy(kind: str, steps: int, seed: int, batch: int = 256, sigma: float =
     for m, shape in ((enc, 2), (dec, 1), (dis_body, 2)):
         m(tf.zeros((1, shape)))
     dis_head(tf.zeros((1, 128)))
-    dis_vars = dis_body.trainable_variables + dis_head.trainable_variables
     opts = [keras.optimizers.Adam(1e-3, beta_1=0.5) for _ in range(3)]
     opts[0].build(enc.trainable_variables)
     opts[1].build(dec.trainable_variables)
-    opts[2].build(dis_vars)
+    opts[2].build(dis_body.trainable_variables + dis_head.trainable_variables)
+    return enc, dec, dis_body, dis_head, opts
+
+
+def train_toy(kind: str, steps: int, seed: int, batch: int = 256, sigma: float = 0.5, gamma: float = 0.1):
+    """Train a 'vae' or 'vaegan' on fresh batches; returns reconstruct(x) -> decoded posterior means.
+
+    The VAE's loss is the Gaussian negative log-likelihood with std `sigma` plus KL; the VAE-GAN's
+    encoder uses the discriminator-feature error instead, its decoder gamma * that + the GAN loss.
+    """
+    import tensorflow as tf
+
+    enc, dec, dis_body, dis_head, opts = _toy_models(seed)
+    dis_vars = dis_body.trainable_variables + dis_head.trainable_variables
+    rng = np.random.default_rng(seed)
 
     def bce(logits, target):
         return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.fill(tf.shape(logits), target), logits))

@@ -3,14 +3,15 @@ and a dense layer plus four stride-2 deconvolutions back to a 64x64x3 sigmoid im
 
 from __future__ import annotations
 
-import os
+import keras
+import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        f"worldmodels' V and M are Keras models with TensorFlow training steps, but Keras' backend is "
+        f"{keras.backend.backend()!r}: unset KERAS_BACKEND or set it to 'tensorflow'"
+    )
 
 ENCODER_FILTERS = (32, 64, 128, 256)
 DECODER_LAYERS = ((128, 5), (64, 5), (32, 6), (3, 6))

@@ -38,15 +38,11 @@ wins outright (collapse).
 
 from __future__ import annotations
 
-import os
+import keras
+import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from worldmodels.models.vae import ConvVAE, kl_divergence  # noqa: E402
+from worldmodels.models.vae import ConvVAE, kl_divergence
 
 DISCRIMINATOR_FILTERS = (32, 64, 128, 256)
 FEATURE_LAYER = 2  # index of the conv whose output is Dis_l (the third)

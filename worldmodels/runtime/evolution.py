@@ -37,21 +37,10 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
             pickle.dump(state, fh)
 
 
-def run_cmaes(
-    n_params: int,
-    generations: int,
-    population: int,
-    sigma0: float,
-    seed: int,
-    state_path: Path,
-    settings: dict[str, Any],
-    evaluate: Callable[[list[np.ndarray], int], np.ndarray],
-    on_generation: Callable[[dict[str, Any]], None] | None = None,
+def initial_state(
+    n_params: int, population: int, sigma0: float, seed: int, state_path: Path, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """Maximise evaluate(solutions, generation) -> mean rewards [population] for `generations` generations.
-
-    Returns the state: {"es", "generation", "best_params", "best_reward", "history", ...}.
-    """
+    """The saved CMA-ES state (numpy's global RNG restored with it), or a fresh one."""
     import cma
 
     state = load_state(state_path)
@@ -63,47 +52,69 @@ def run_cmaes(
             )
         np.random.set_state(state["np_random_state"])
         log.info("resuming CMA-ES at generation %d", state["generation"])
-    else:
-        # cma treats seed 0 as "use the time": shift to keep every seed deterministic.
-        es = cma.CMAEvolutionStrategy(
-            np.zeros(n_params), sigma0, {"popsize": population, "seed": seed + 1, "verbose": -9}
-        )
-        state = {
-            "es": es,
-            "generation": 0,
-            "best_params": np.zeros(n_params),
-            "best_reward": -np.inf,
-            "history": [],
-            "settings": settings,
-            "wall_s": 0.0,
-        }
-    es = state["es"]
+        return state
+    # cma treats seed 0 as "use the time": shift to keep every seed deterministic.
+    es = cma.CMAEvolutionStrategy(np.zeros(n_params), sigma0, {"popsize": population, "seed": seed + 1, "verbose": -9})
+    return {
+        "es": es,
+        "generation": 0,
+        "best_params": np.zeros(n_params),
+        "best_reward": -np.inf,
+        "history": [],
+        "settings": settings,
+        "wall_s": 0.0,
+    }
+
+
+def step_generation(state: dict[str, Any], evaluate: Callable[[list[np.ndarray], int], np.ndarray]) -> dict:
+    """Ask, evaluate, tell: one generation; updates `state` and returns its log row."""
+    t0 = time.time()
+    es, gen = state["es"], state["generation"]
+    solutions = es.ask()
+    rewards = np.asarray(evaluate(solutions, gen), np.float64)
+    fault_point("generation")  # evaluated, not yet told: a kill here loses the whole generation
+    es.tell(solutions, (-rewards).tolist())
+    i = int(np.argmax(rewards))
+    state["gen_best_params"] = np.asarray(solutions[i])
+    if rewards[i] > state["best_reward"]:
+        state["best_reward"], state["best_params"] = float(rewards[i]), np.asarray(solutions[i])
+    row = {
+        "generation": gen + 1,
+        "reward_min": float(rewards.min()),
+        "reward_mean": float(rewards.mean()),
+        "reward_max": float(rewards.max()),
+        "reward_best": state["best_reward"],
+        "sigma": float(es.sigma),
+        "seconds": time.time() - t0,
+    }
+    state["history"].append(row)
+    state["generation"] = gen + 1
+    state["wall_s"] += row["seconds"]
+    state["np_random_state"] = np.random.get_state()
+    state["mean_params"] = np.asarray(es.mean)
+    return row
+
+
+def run_cmaes(
+    n_params: int,
+    generations: int,
+    population: int,
+    sigma0: float,
+    seed: int,
+    state_path: Path,
+    settings: dict[str, Any],
+    evaluate: Callable[[list[np.ndarray], int], np.ndarray],
+    on_generation: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Maximise evaluate(solutions, generation) -> mean rewards [population] for `generations` generations,
+    saving the state after every one (a rerun resumes there).
+
+    Returns the state: {"es", "generation", "best_params", "best_reward", "history", ...}.
+    """
+    state = initial_state(n_params, population, sigma0, seed, state_path, settings)
     bar = tqdm(total=generations, initial=state["generation"], desc="generations", unit="gen", leave=False)
     while state["generation"] < generations:
-        t0 = time.time()
-        gen = state["generation"]
-        solutions = es.ask()
-        rewards = np.asarray(evaluate(solutions, gen), np.float64)
-        fault_point("generation")  # evaluated, not yet told: a kill here loses the whole generation
-        es.tell(solutions, (-rewards).tolist())
-        i = int(np.argmax(rewards))
-        state["gen_best_params"] = np.asarray(solutions[i])
-        if rewards[i] > state["best_reward"]:
-            state["best_reward"], state["best_params"] = float(rewards[i]), np.asarray(solutions[i])
-        row = {
-            "generation": gen + 1,
-            "reward_min": float(rewards.min()),
-            "reward_mean": float(rewards.mean()),
-            "reward_max": float(rewards.max()),
-            "reward_best": state["best_reward"],
-            "sigma": float(es.sigma),
-            "seconds": time.time() - t0,
-        }
-        state["history"].append(row)
-        state["generation"] = gen + 1
-        state["wall_s"] += row["seconds"]
-        state["np_random_state"] = np.random.get_state()
-        state["mean_params"] = np.asarray(es.mean)
+        row = step_generation(state, evaluate)
         if on_generation is not None:
             on_generation(state)
         save_state(state_path, state)
@@ -111,11 +122,7 @@ def run_cmaes(
         bar.set_postfix(mean=f"{row['reward_mean']:.1f}", best=f"{state['best_reward']:.1f}")
         log.info(
             "generation %d: reward mean %.1f max %.1f best %.1f sigma %.3f",
-            gen + 1,
-            row["reward_mean"],
-            row["reward_max"],
-            state["best_reward"],
-            row["sigma"],
+            *(row["generation"], row["reward_mean"], row["reward_max"], state["best_reward"], row["sigma"]),
         )
     bar.close()
     return state

@@ -35,6 +35,7 @@ from worldmodels.io.artifacts import StageError
 
 log = logging.getLogger(__name__)
 RESTARTS_ENV = "WORLDMODELS_WORKER_RESTARTS"
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _die_with_parent() -> None:
@@ -69,10 +70,6 @@ class _RayWorker:
         return os.getpid()
 
 
-def _project_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 class TaskPool:
     """A pool of workers, each set up once by initializer(*initargs): local processes or Ray actors."""
 
@@ -94,6 +91,7 @@ class TaskPool:
         self._inline_ready = False
         self._actors: list = []
         self._ray_started = False
+        self._saved_env: dict[str, str | None] = {}
 
     def _start_ray(self) -> None:
         try:
@@ -106,7 +104,6 @@ class TaskPool:
                 "OPENBLAS_NUM_THREADS": "1",
                 "OMP_NUM_THREADS": "1",
                 "MKL_NUM_THREADS": "1",
-                "PYTHONPATH": os.pathsep.join(p for p in (_project_root(), os.environ.get("PYTHONPATH")) if p),
             }
             try:
                 if self.ray_address == "local":
@@ -140,8 +137,10 @@ class TaskPool:
         if self.ray_address is not None:
             self._start_ray()
         elif self.workers > 1:
-            # One BLAS thread per worker: the workers already fill the cores.
-            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            # One BLAS thread per worker: the workers already fill the cores. Spawned workers inherit
+            # the variables; they are put back as they were when the pool closes.
+            for var in BLAS_THREAD_VARS:
+                self._saved_env[var] = os.environ.get(var)
                 os.environ.setdefault(var, "1")
             self._executor = self._new_executor()
         return self
@@ -157,6 +156,13 @@ class TaskPool:
     def __exit__(self, *exc) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        for var, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        self._saved_env = {}
         if self._actors:
             import ray
 
@@ -226,27 +232,19 @@ class TaskPool:
                 self._executor = self._new_executor()
 
     def _map_ray(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar) -> list[Any]:
-        """Keep every actor busy with one task at a time; results in task order."""
+        """On Ray's ActorPool: every actor busy with one task at a time, results in task order. A dead
+        actor is restarted by Ray and its task retried (max_restarts / max_task_retries above)."""
         import ray
+        from ray.util import ActorPool
 
-        results: list[Any] = [None] * len(tasks)
-        pending: dict = {}
-        queue = list(enumerate(tasks))[::-1]
-        idle = list(self._actors)
-        while queue or pending:
-            while queue and idle:
-                i, t = queue.pop()
-                a = idle.pop()
-                pending[a.run.remote(fn, t)] = (i, a)
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            i, a = pending.pop(ready[0])
-            try:
-                results[i] = ray.get(ready[0])
-            except ray.exceptions.RayError as e:
-                raise StageError(
-                    f"a Ray task failed ({type(e).__name__}: {e}); everything finished so far is saved: "
-                    "rerun the same command to resume"
-                ) from e
-            idle.append(a)
-            bar.update()
+        results = []
+        try:
+            for r in ActorPool(self._actors).map(lambda actor, task: actor.run.remote(fn, task), tasks):
+                results.append(r)
+                bar.update()
+        except ray.exceptions.RayError as e:
+            raise StageError(
+                f"a Ray task failed ({type(e).__name__}: {e}); everything finished so far is saved: "
+                "rerun the same command to resume"
+            ) from e
         return results

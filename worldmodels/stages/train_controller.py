@@ -84,19 +84,11 @@ class Dream:
         return total
 
 
-def train_controller(args: Run, cfg: ControllerConfig) -> Path:
-    """Run CMA-ES in the real env or the dream (resuming if a state exists), then score the chosen
-    controller on held-out episodes (of the real env, and of the dream when trained there)."""
-    paths = Paths(args.data_dir)
-    out = args.data_dir / cfg.name
-    vision_cfg, _ = load_vision(args)
-    mem = load_memory(args, vision_cfg)
-    spec = get_spec(args.env)
-    n_in = ctrl.input_size(vision_cfg["z_size"], mem["rnn_size"], cfg.inputs)
-    n_params = n_in * spec.controller_outputs + spec.controller_outputs
-    settings = {
-        "env": args.env,
-        "seed": args.seed,
+def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_params: int) -> dict:
+    """What a CMA-ES state must have been made with to be resumed."""
+    return {
+        "env": run.env,
+        "seed": run.seed,
         "vision": vision_cfg["fingerprint"],
         "memory": mem["fingerprint"],
         "n_params": n_params,
@@ -107,136 +99,146 @@ def train_controller(args: Run, cfg: ControllerConfig) -> Path:
             if k not in ("generations", "eval_episodes") and (cfg.curiosity or k != "curiosity")
         },
     }
-    dream = Dream(args, mem, cfg, spec) if cfg.train_in == "dream" else None
+
+
+class _Search:
+    """Stage 5's scoring: candidates on training episodes (real env in the pool's workers, or the
+    dream), the generation's best on validation episodes, the chosen controller on held-out ones."""
+
+    def __init__(self, run: Run, cfg: ControllerConfig, pool: TaskPool, dream: Dream | None, out: Path, config: dict):
+        self.run, self.cfg, self.pool, self.dream, self.out, self.config = run, cfg, pool, dream, out, config
+        from worldmodels.io.checkpoints import TensorBoard
+
+        self.tb = TensorBoard(out / "tensorboard")
+
+    def real_scores(self, params_list, seeds, max_steps, patience, desc, curiosity=0.0) -> np.ndarray:
+        tasks = [(np.asarray(p, np.float32), s, max_steps, patience, curiosity) for p, s in zip(params_list, seeds)]
+        return np.array([r for r, _ in self.pool.map(evaluate_task, tasks, desc=desc)], np.float64)
+
+    def fitness(self, solutions, gen: int) -> np.ndarray:
+        """Mean reward [population] over cfg.trials episodes; every candidate of a generation meets the
+        same episodes (common random numbers)."""
+        cfg = self.cfg
+        seeds = [train_seed(self.run.seed, 5, gen, t) for t in range(cfg.trials)]
+        params = [s for s in solutions for _ in seeds]
+        all_seeds = seeds * len(solutions)
+        if self.dream is not None:
+            rewards = self.dream.scores(np.stack(params), all_seeds, cfg.max_steps, cfg.curiosity)
+        else:
+            desc = f"gen {gen + 1} episodes"
+            rewards = self.real_scores(params, all_seeds, cfg.max_steps, cfg.patience, desc, cfg.curiosity)
+        return rewards.reshape(len(solutions), cfg.trials).mean(axis=1)
+
+    def held_out(self, params, n: int, offset: int, desc: str | None) -> np.ndarray:
+        """Scores on held-out episodes, where the controller trains (dream or real)."""
+        seeds = eval_seeds(n, offset)
+        if self.dream is not None:
+            return self.dream.scores(np.stack([params] * n), seeds, self.cfg.eval_max_steps)
+        return self.real_scores([params] * n, seeds, self.cfg.eval_max_steps, 0, desc)
+
+    def validate(self, state: dict) -> None:
+        """Score this generation's best and the CMA-ES mean on validation episodes; keep the better."""
+        row = state["history"][-1]
+        for name, params in (("best", state["gen_best_params"]), ("mean", state["mean_params"])):
+            scores = self.held_out(np.asarray(params, np.float32), self.cfg.val_episodes, VALIDATION_OFFSET, None)
+            row[f"val_{name}"] = float(scores.mean())
+            if scores.mean() > state.get("val_score", -np.inf):
+                state["val_score"], state["val_params"] = float(scores.mean()), np.asarray(params)
+        row["val_selected"] = state["val_score"]
+
+    def on_generation(self, state: dict) -> None:
+        """After each generation: validate (every cfg.eval_every), then best.npz, the log and config.json."""
+        if self.cfg.eval_every and state["generation"] % self.cfg.eval_every == 0:
+            self.validate(state)
+        chosen = np.asarray(state.get("val_params", state["best_params"]), np.float32)
+        with atomic_path(self.out / "best.npz") as tmp:
+            np.savez(tmp, params=chosen, mean=np.asarray(state["mean_params"], np.float32))
+        write_metrics_csv(self.out / "generations.csv", state["history"])
+        row = state["history"][-1]
+        self.tb.scalars("es", {k: v for k, v in row.items() if k != "generation"}, row["generation"])
+        write_json(
+            self.out / "config.json",
+            {
+                **self.config,
+                "generation": state["generation"],
+                "selected_by": "validation" if "val_params" in state else "training fitness",
+                "fingerprint": arrays_digest({"params": chosen}),
+                "wall_s": state["wall_s"],
+            },
+        )
+
+    def final_score(self, state: dict) -> None:
+        """eval.json: the chosen controller on held-out episodes of the real env (and of the dream when
+        trained there); kept as it is when it already scores these parameters on as many episodes."""
+        cfg, eval_path = self.cfg, self.out / "eval.json"
+        best = np.asarray(state.get("val_params", state["best_params"]), np.float32)
+        fp = arrays_digest({"params": best})
+        previous = read_json(eval_path, "controller") if eval_path.exists() else {}
+        if previous.get("fingerprint") == fp and previous.get("episodes") == cfg.eval_episodes:
+            if "renderer" not in previous:  # made before eval records named it: these settings scored it
+                write_json(eval_path, {**previous, "renderer": "fast" if cfg.fast_env else "stock"})
+            return
+        seeds = eval_seeds(cfg.eval_episodes)
+        scores = self.real_scores([best] * len(seeds), seeds, cfg.eval_max_steps, 0, "held-out episodes")
+        result = {
+            "real": _summary(scores),
+            "trained_in": cfg.train_in,
+            "renderer": "fast" if cfg.fast_env else "stock",
+            "episodes": cfg.eval_episodes,
+            "max_steps": cfg.eval_max_steps,
+            "seeds": [seeds[0], seeds[-1]],
+            "fingerprint": fp,
+            "generation": state["generation"],
+        }
+        if self.dream is not None:
+            result["dream"] = _summary(self.held_out(best, cfg.eval_episodes, 0, None))
+            result["temperature"] = cfg.temperature
+        write_json(eval_path, result)
+        log.info("held-out real score over %d episodes: %.1f +- %.1f", len(scores), scores.mean(), scores.std())
+
+
+def train_controller(run: Run, cfg: ControllerConfig) -> Path:
+    """Run CMA-ES in the real env or the dream (resuming if a state exists), then score the chosen
+    controller on held-out episodes (of the real env, and of the dream when trained there)."""
+    paths, out = Paths(run.data_dir), run.data_dir / cfg.name
+    vision_cfg, _ = load_vision(run)
+    mem = load_memory(run, vision_cfg)
+    spec = get_spec(run.env)
+    n_in = ctrl.input_size(vision_cfg["z_size"], mem["rnn_size"], cfg.inputs)
+    n_params = n_in * spec.controller_outputs + spec.controller_outputs
+    settings = _settings(run, cfg, vision_cfg, mem, n_params)
+    dream = Dream(run, mem, cfg, spec) if cfg.train_in == "dream" else None
     if dream is not None:
         settings["done_bias"] = dream.done_bias  # the dream's termination depends on it
     out.mkdir(parents=True, exist_ok=True)
     clean_temporaries(out)
     log.info(
         "controller: %d inputs (%s) -> %d outputs, %d parameters, trained in the %s",
-        n_in,
-        cfg.inputs,
-        spec.controller_outputs,
-        n_params,
-        cfg.train_in,
+        *(n_in, cfg.inputs, spec.controller_outputs, n_params, cfg.train_in),
     )
-
-    from worldmodels.io.checkpoints import TensorBoard
-
-    tb = TensorBoard(out / "tensorboard")
     config = {
         "kind": "linear",
-        "env": args.env,
-        "preset": args.preset,
-        "seed": args.seed,
-        "inputs": cfg.inputs,
-        "trained_in": cfg.train_in,
-        "temperature": cfg.temperature,
-        "z_size": vision_cfg["z_size"],
-        "rnn_size": mem["rnn_size"],
-        "outputs": spec.controller_outputs,
+        **{"env": run.env, "preset": run.preset, "seed": run.seed, "inputs": cfg.inputs},
+        **{"trained_in": cfg.train_in, "temperature": cfg.temperature, "renderer": "fast" if cfg.fast_env else "stock"},
+        **{"z_size": vision_cfg["z_size"], "rnn_size": mem["rnn_size"], "outputs": spec.controller_outputs},
         "n_params": n_params,
         "config": asdict(cfg),
         "inputs_fingerprints": {"vision": vision_cfg["fingerprint"], "memory": mem["fingerprint"]},
     }
-
-    init_args = (args.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
-    with TaskPool(args.workers, init_worker, init_args, args.ray_address) as pool:
-
-        def real_scores(params_list, seeds, max_steps, patience, desc, curiosity=0.0):
-            tasks = [(np.asarray(p, np.float32), s, max_steps, patience, curiosity) for p, s in zip(params_list, seeds)]
-            return np.array([r for r, _ in pool.map(evaluate_task, tasks, desc=desc)], np.float64)
-
-        def evaluate(solutions, gen):
-            # Every candidate of a generation meets the same episodes (common random numbers).
-            seeds = [train_seed(args.seed, 5, gen, t) for t in range(cfg.trials)]
-            params = [s for s in solutions for _ in seeds]
-            all_seeds = seeds * len(solutions)
-            if dream is not None:
-                rewards = dream.scores(np.stack(params), all_seeds, cfg.max_steps, cfg.curiosity)
-            else:
-                rewards = real_scores(
-                    params, all_seeds, cfg.max_steps, cfg.patience, f"gen {gen + 1} episodes", cfg.curiosity
-                )
-            return rewards.reshape(len(solutions), cfg.trials).mean(axis=1)
-
-        def held_out(params, n, offset, desc):
-            """Scores on held-out episodes, where the controller trains (dream or real)."""
-            seeds = eval_seeds(n, offset)
-            if dream is not None:
-                return dream.scores(np.stack([params] * n), seeds, cfg.eval_max_steps)
-            return real_scores([params] * n, seeds, cfg.eval_max_steps, 0, desc)
-
-        def validate(state):
-            """Score this generation's best and the CMA-ES mean on validation episodes; keep the better."""
-            row = state["history"][-1]
-            for name, params in (("best", state["gen_best_params"]), ("mean", state["mean_params"])):
-                scores = held_out(np.asarray(params, np.float32), cfg.val_episodes, VALIDATION_OFFSET, None)
-                row[f"val_{name}"] = float(scores.mean())
-                if scores.mean() > state.get("val_score", -np.inf):
-                    state["val_score"], state["val_params"] = float(scores.mean()), np.asarray(params)
-            row["val_selected"] = state["val_score"]
-
-        def on_generation(state):
-            if cfg.eval_every and state["generation"] % cfg.eval_every == 0:
-                validate(state)
-            chosen = np.asarray(state.get("val_params", state["best_params"]), np.float32)
-            with atomic_path(out / "best.npz") as tmp:
-                np.savez(tmp, params=chosen, mean=np.asarray(state["mean_params"], np.float32))
-            write_metrics_csv(out / "generations.csv", state["history"])
-            row = state["history"][-1]
-            tb.scalars("es", {k: v for k, v in row.items() if k != "generation"}, row["generation"])
-            write_json(
-                out / "config.json",
-                {
-                    **config,
-                    "generation": state["generation"],
-                    "selected_by": "validation" if "val_params" in state else "training fitness",
-                    "fingerprint": arrays_digest({"params": chosen}),
-                    "wall_s": state["wall_s"],
-                },
-            )
-
+    init_args = (run.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
+    with TaskPool(run.workers, init_worker, init_args, run.ray_address) as pool:
+        search = _Search(run, cfg, pool, dream, out, config)
         state = run_cmaes(
-            n_params,
-            cfg.generations,
-            cfg.population,
-            cfg.sigma0,
-            args.seed,
-            out / "es_state.pkl",
-            settings,
-            evaluate,
-            on_generation,
+            *(n_params, cfg.generations, cfg.population, cfg.sigma0, run.seed, out / "es_state.pkl", settings),
+            search.fitness,
+            search.on_generation,
         )
         if state["generation"] == 0:
             raise StageError("no generation ran; --generations must be positive")
-        eval_path = out / "eval.json"
-        best = np.asarray(state.get("val_params", state["best_params"]), np.float32)
-        fp = arrays_digest({"params": best})
-        previous = read_json(eval_path, "controller") if eval_path.exists() else {}
-        if previous.get("fingerprint") != fp or previous.get("episodes") != cfg.eval_episodes:
-            seeds = eval_seeds(cfg.eval_episodes)
-            scores = real_scores([best] * len(seeds), seeds, cfg.eval_max_steps, 0, "held-out episodes")
-            result = {
-                "real": _summary(scores),
-                "trained_in": cfg.train_in,
-                "episodes": cfg.eval_episodes,
-                "max_steps": cfg.eval_max_steps,
-                "seeds": [seeds[0], seeds[-1]],
-                "fingerprint": fp,
-                "generation": state["generation"],
-            }
-            if dream is not None:
-                result["dream"] = _summary(held_out(best, cfg.eval_episodes, 0, None))
-                result["temperature"] = cfg.temperature
-            write_json(eval_path, result)
-            log.info("held-out real score over %d episodes: %.1f +- %.1f", len(scores), scores.mean(), scores.std())
-    random = (
-        read_json(args.data_dir / "evaluate_random.json", "controller")
-        if (args.data_dir / "evaluate_random.json").exists()
-        else {}
-    )
-    _plot(out, state["history"], args.env, spec.paper_score, random.get("mean", spec.random_score))
+        search.final_score(state)
+    random_path = run.data_dir / "evaluate_random.json"
+    random = read_json(random_path, "controller") if random_path.exists() else {}
+    _plot(out, state["history"], run.env, spec.paper_score, random.get("mean", spec.random_score))
     return out
 
 

@@ -18,12 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from worldmodels import paper
 from worldmodels.io.artifacts import Paths, StageError, atomic_path, read_json, write_json
-
-PAPER = {
-    "carracing": "906 ± 21 (100 tracks; full World Model, trained in the real env)",
-    "doom": "1092 ± 556 (100 episodes; trained in the dream at tau 1.15); random policy 210 ± 108",
-}
 
 
 def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
@@ -117,7 +113,7 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
             f"{random['mean']:.1f} ± {random['std']:.1f} |"
         )
     lines += [
-        f"| paper | | {PAPER.get(env, '-')} |",
+        f"| paper | | {paper.SUMMARY.get(env, '-')} |",
         "",
         "Check it yourself on episodes it never saw (seeds S .. S+N-1, the stock environment):",
         "",

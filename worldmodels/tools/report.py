@@ -9,13 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from worldmodels import paper
 from worldmodels.io.artifacts import atomic_path, write_json
 
 TIMINGS = "timings.json"
-PAPER = {
-    "carracing": "906 ± 21 (full world model, 100 random tracks)",
-    "doom": "1092 ± 556 (dream-trained at tau 1.15, 100 episodes); random policy 210 ± 108",
-}
 
 
 def record_timing(data_dir: Path, stage: str, seconds: float) -> None:
@@ -37,6 +34,111 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _timings_section(d: Path) -> list[str]:
+    timings = _load(d / TIMINGS) or []
+    if not timings:
+        return []
+    lines = ["## Wall time per stage", "", "| stage | runs | seconds |", "|---|---|---|"]
+    per: dict[str, list[float]] = {}
+    for t in timings:
+        per.setdefault(t["stage"], []).append(t["seconds"])
+    for stage, secs in per.items():
+        lines.append(f"| {stage} | {len(secs)} | {sum(secs):.0f} |")
+    lines.append(f"| total | | {sum(sum(s) for s in per.values()):.0f} |")
+    return lines + [""]
+
+
+def _rollouts_section(d: Path, manifest: dict | None) -> list[str]:
+    if not manifest:
+        return []
+    n = len(list((d / "rollouts").glob("*.npz")))
+    return ["## Stage 1: rollouts", "", f"{n} episodes on disk; settings: `{json.dumps(manifest['collect'])}`", ""]
+
+
+def _vision_section(d: Path) -> list[str]:
+    vision = _load(d / "vision" / "config.json")
+    if not vision:
+        return []
+    lines = [
+        "## Stage 2: V",
+        "",
+        f"{vision['kind']}, z = {vision['z_size']}, {vision['epochs']} epochs, training {vision['wall_s']:.0f} s.",
+        "",
+        "Last epoch: " + ", ".join(f"{k} {_fmt(v)}" for k, v in vision.get("final", {}).items()),
+        "",
+    ]
+    if (d / "vision" / "reconstructions.png").exists():
+        lines += ["![held-out frames (top) and V's reconstructions (bottom)](vision/reconstructions.png)", ""]
+    return lines
+
+
+def _memory_section(d: Path) -> list[str]:
+    memory = _load(d / "memory" / "config.json")
+    if not memory:
+        return []
+    lines = [
+        "## Stage 4: M",
+        "",
+        f"MDN-RNN, LSTM {memory['rnn_size']}, {memory['num_mixtures']} mixtures, "
+        f"{memory['steps']} steps, training {memory['wall_s']:.0f} s.",
+        "",
+        "Last checkpoint: " + ", ".join(f"{k} {_fmt(v)}" for k, v in memory.get("final", {}).items()),
+        "",
+    ]
+    if (d / "memory" / "predictions.png").exists():
+        lines += [
+            "![real frames (top) and M's open-loop predictions decoded by V (bottom)](memory/predictions.png)",
+            "",
+        ]
+    return lines
+
+
+def _controller_section(d: Path) -> list[str]:
+    controller = _load(d / "controller" / "config.json")
+    if not controller:
+        return []
+    lines = [
+        "## Stage 5: C",
+        "",
+        f"Linear controller on [{controller['inputs']}] ({controller['n_params']} "
+        f"parameters), trained in the {controller.get('trained_in', 'real')} env, {controller['generation']} "
+        f"CMA-ES generations, {controller['wall_s']:.0f} s; chosen by {controller.get('selected_by')}.",
+        "",
+    ]
+    if (d / "controller" / "cmaes.png").exists():
+        lines += ["![CMA-ES](controller/cmaes.png)", ""]
+    return lines
+
+
+def _score_section(d: Path, env: str) -> list[str]:
+    ev = _load(d / "controller" / "eval.json")
+    rnd = _load(d / "evaluate_random.json")
+    if not (ev or rnd):
+        return []
+    lines = ["## Score", "", "| policy | episodes | renderer | mean ± std |", "|---|---|---|---|"]
+    if ev:
+        renderer = ev.get("renderer", "?")
+        real = ev["real"]
+        lines.append(
+            f"| this agent (real env) | {ev['episodes']} | {renderer} | {real['mean']:.1f} ± {real['std']:.1f} |"
+        )
+        if "dream" in ev:
+            dream = ev["dream"]
+            lines.append(
+                f"| this agent (in the dream, tau {ev.get('temperature')}) | {ev['episodes']} | - | "
+                f"{dream['mean']:.1f} ± {dream['std']:.1f} |"
+            )
+    if rnd:
+        renderer = rnd.get("renderer", "stock" if rnd.get("stock_env", True) else "fast")
+        lines.append(
+            f"| random policy (same held-out seeds) | {rnd['episodes']} | {renderer} | "
+            f"{rnd['mean']:.1f} ± {rnd['std']:.1f} |"
+        )
+    if env in paper.SUMMARY:
+        lines.append(f"| paper | 100 | - | {paper.SUMMARY[env]} |")
+    return lines + [""]
+
+
 def write_report(data_dir: Path) -> Path:
     """Write report.md from whatever artifacts exist in data_dir; returns its path."""
     d = Path(data_dir)
@@ -50,82 +152,8 @@ def write_report(data_dir: Path) -> Path:
         f"Data directory `{d}`; refreshed {time.strftime('%Y-%m-%d %H:%M:%S')}.",
         "",
     ]
-    timings = _load(d / TIMINGS) or []
-    if timings:
-        lines += ["## Wall time per stage", "", "| stage | runs | seconds |", "|---|---|---|"]
-        per: dict[str, list[float]] = {}
-        for t in timings:
-            per.setdefault(t["stage"], []).append(t["seconds"])
-        for stage, secs in per.items():
-            lines.append(f"| {stage} | {len(secs)} | {sum(secs):.0f} |")
-        lines.append(f"| total | | {sum(sum(s) for s in per.values()):.0f} |")
-        lines.append("")
-    if manifest:
-        n = len(list((d / "rollouts").glob("*.npz")))
-        lines += [
-            "## Stage 1: rollouts",
-            "",
-            f"{n} episodes on disk; settings: `{json.dumps(manifest['collect'])}`",
-            "",
-        ]
-    vision = _load(d / "vision" / "config.json")
-    if vision:
-        lines += [
-            "## Stage 2: V",
-            "",
-            f"{vision['kind']}, z = {vision['z_size']}, {vision['epochs']} epochs, training {vision['wall_s']:.0f} s.",
-            "",
-        ]
-        lines += ["Last epoch: " + ", ".join(f"{k} {_fmt(v)}" for k, v in vision.get("final", {}).items()), ""]
-        if (d / "vision" / "reconstructions.png").exists():
-            lines += ["![held-out frames (top) and V's reconstructions (bottom)](vision/reconstructions.png)", ""]
-    memory = _load(d / "memory" / "config.json")
-    if memory:
-        lines += [
-            "## Stage 4: M",
-            "",
-            f"MDN-RNN, LSTM {memory['rnn_size']}, {memory['num_mixtures']} mixtures, "
-            f"{memory['steps']} steps, training {memory['wall_s']:.0f} s.",
-            "",
-        ]
-        lines += ["Last checkpoint: " + ", ".join(f"{k} {_fmt(v)}" for k, v in memory.get("final", {}).items()), ""]
-        if (d / "memory" / "predictions.png").exists():
-            lines += [
-                "![real frames (top) and M's open-loop predictions decoded by V (bottom)](memory/predictions.png)",
-                "",
-            ]
-    controller = _load(d / "controller" / "config.json")
-    if controller:
-        lines += [
-            "## Stage 5: C",
-            "",
-            f"Linear controller on [{controller['inputs']}] ({controller['n_params']} "
-            f"parameters), trained in the {controller.get('trained_in', 'real')} env, {controller['generation']} "
-            f"CMA-ES generations, {controller['wall_s']:.0f} s; chosen by {controller.get('selected_by')}.",
-            "",
-        ]
-        if (d / "controller" / "cmaes.png").exists():
-            lines += ["![CMA-ES](controller/cmaes.png)", ""]
-    ev = _load(d / "controller" / "eval.json")
-    rnd = _load(d / "evaluate_random.json")
-    if ev or rnd:
-        lines += ["## Score", "", "| policy | episodes | mean ± std |", "|---|---|---|"]
-        if ev:
-            lines.append(
-                f"| this agent (real env) | {ev['episodes']} | {ev['real']['mean']:.1f} ± {ev['real']['std']:.1f} |"
-            )
-            if "dream" in ev:
-                lines.append(
-                    f"| this agent (in the dream, tau {ev.get('temperature')}) | {ev['episodes']} | "
-                    f"{ev['dream']['mean']:.1f} ± {ev['dream']['std']:.1f} |"
-                )
-        if rnd:
-            lines.append(
-                f"| random policy (same held-out seeds) | {rnd['episodes']} | {rnd['mean']:.1f} ± {rnd['std']:.1f} |"
-            )
-        if env in PAPER:
-            lines.append(f"| paper | 100 | {PAPER[env]} |")
-        lines.append("")
+    lines += _timings_section(d) + _rollouts_section(d, manifest) + _vision_section(d)
+    lines += _memory_section(d) + _controller_section(d) + _score_section(d, env)
     path = d / "report.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

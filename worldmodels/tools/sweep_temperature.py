@@ -16,11 +16,9 @@ import dataclasses
 import io
 import sys
 
+from worldmodels import paper
 from worldmodels.cli import parse, run_stage
 from worldmodels.io.artifacts import StageError, atomic_path
-
-# Ha & Schmidhuber (2018), Table 2 (DoomTakeCover): tau -> (virtual score, actual score).
-PAPER_TABLE2 = {0.10: (2086, 193), 0.50: (2060, 196), 1.00: (1145, 868), 1.15: (918, 1092), 1.30: (732, 753)}
 
 
 def sweep(args, cfg, temperatures: list[float]):
@@ -33,7 +31,7 @@ def sweep(args, cfg, temperatures: list[float]):
         tau_cfg = dataclasses.replace(cfg, train_in="dream", temperature=tau, name=f"controller_tau{tau:g}")
         out = train_controller(args, tau_cfg)
         ev = read_json(out / "eval.json", "controller", args)
-        paper = PAPER_TABLE2.get(round(tau, 2), (None, None)) if args.env == "doom" else (None, None)
+        ref = paper.DOOM_TABLE2.get(round(tau, 2), (None, None)) if args.env == "doom" else (None, None)
         rows.append(
             {
                 "temperature": tau,
@@ -42,8 +40,8 @@ def sweep(args, cfg, temperatures: list[float]):
                 "real_mean": ev["real"]["mean"],
                 "real_std": ev["real"]["std"],
                 "episodes": ev["episodes"],
-                "paper_dream": paper[0],
-                "paper_real": paper[1],
+                "paper_dream": ref[0],
+                "paper_real": ref[1],
             }
         )
     buf = io.StringIO()
@@ -61,13 +59,13 @@ def sweep(args, cfg, temperatures: list[float]):
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        paper = [
+        ref_cells = [
             f"{r['paper_dream']}" if r["paper_dream"] is not None else "",
             f"{r['paper_real']}" if r["paper_real"] is not None else "",
         ]
         lines.append(
             f"| {r['temperature']:g} | {r['dream_mean']:.0f} ± {r['dream_std']:.0f} | "
-            f"{r['real_mean']:.0f} ± {r['real_std']:.0f} | {paper[0]} | {paper[1]} |"
+            f"{r['real_mean']:.0f} ± {r['real_std']:.0f} | {ref_cells[0]} | {ref_cells[1]} |"
         )
     md = args.data_dir / "temperature_sweep.md"
     with atomic_path(md) as tmp:

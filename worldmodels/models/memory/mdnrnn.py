@@ -17,14 +17,10 @@ a constant guess is at most about 1, against a z NLL of about 1 per dimension).
 from __future__ import annotations
 
 import math
-import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
