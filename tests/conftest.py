@@ -7,6 +7,9 @@ is killed, so it cannot outlive `make test`).
 
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +64,69 @@ def write_smooth_rollouts(root: Path, episodes: int = 3, T: int = 40, seed: int 
 def smooth_rollouts():
     """smooth_rollouts(root, episodes=3, T=40): rollouts a tiny pipeline can train on (see write_smooth_rollouts)."""
     return write_smooth_rollouts
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cmd(cmd, env, timeout=600):
+    """Run cmd to the end; returns a CompletedProcess with its text output. Output goes to files,
+    not pipes, and the command runs in its own process group: a grandchild that outlived it cannot
+    hold a pipe open and hang the test, and a command that hangs is killed with all it started."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, text=True, start_new_session=True)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            err.write(f"\n[killed after {timeout} s]")
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read())
+
+
+def run_script(script, data_dir, *extra, check=True):
+    """Run a numbered stage script with the tiny preset, seed 0 and 2 workers on `data_dir`."""
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [
+        sys.executable,
+        str(ROOT / script),
+        "--preset",
+        "tiny",
+        "--data-dir",
+        str(data_dir),
+        "--seed",
+        "0",
+        "--workers",
+        "2",
+        *extra,
+    ]
+    p = run_cmd(cmd, env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{script} failed ({p.returncode}):\n{p.stdout}\n{p.stderr[-4000:]}")
+    return p
+
+
+class Scripts:
+    """The five numbered scripts in order (`names`), and runners that leave nothing behind."""
+
+    root = ROOT
+
+    def __init__(self):
+        from worldmodels.io.artifacts import SCRIPTS as STAGE_SCRIPTS
+
+        self.names = list(STAGE_SCRIPTS.values())
+
+    run = staticmethod(run_script)
+    run_cmd = staticmethod(run_cmd)
+
+
+@pytest.fixture(scope="session")
+def scripts():
+    """scripts.names (the five stage scripts), scripts.run(script, data_dir, *flags, check=True) on the
+    tiny preset, scripts.run_cmd(cmd, env, timeout) for any command (own process group, output to files)."""
+    return Scripts()
 
 
 def processes_started_by_suite() -> list[tuple[int, str]]:

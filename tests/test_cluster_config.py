@@ -23,8 +23,27 @@ def test_aws_cluster_yaml_passes_rays_validation():
     validate_config(fillout_defaults(cfg))
 
 
-def test_dockerfile_installs_the_pinned_requirements_including_ray():
+def test_dockerfile_copies_what_exists_and_its_command_parses():
+    """The Dockerfile's requirement files exist, it installs the project itself, and every script its
+    default command runs exists and accepts the flags it is given (checked with --help, no training)."""
+    import re
+    import subprocess
+    import sys
+
     docker = (ROOT / "Dockerfile").read_text()
-    assert "pip install --no-cache-dir -r requirements.txt" in docker
-    reqs = (ROOT / "requirements.txt").read_text()
-    assert "ray==" in reqs and "tensorflow==" in reqs
+    for req in re.findall(r"-r (\S+)", docker):
+        assert (ROOT / req).is_file(), req
+    assert re.search(r"pip install [^\n]*-e \.", docker), "the image must install the worldmodels package"
+    cmd = re.search(r"^CMD (.*)$", docker, re.M).group(1)
+    scripts = re.findall(r"\b(0\d_\w+\.py)\b", cmd)
+    assert len(scripts) == 5
+    for script in scripts:
+        assert (ROOT / script).is_file(), script
+        p = subprocess.run(
+            [sys.executable, script, "--env", "carracing", "--preset", "paper", "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert p.returncode == 0 and "--data-dir" in p.stdout, (script, p.stderr[-2000:])

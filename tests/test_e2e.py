@@ -3,65 +3,21 @@
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from worldmodels.io.artifacts import SCRIPTS as STAGE_SCRIPTS
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = list(STAGE_SCRIPTS.values())  # the five numbered scripts, in order
-
-
-def run_cmd(cmd, env, timeout=600):
-    """Run cmd to the end; returns a CompletedProcess with its text output. Output goes to files,
-    not pipes, and the command runs in its own process group: a grandchild that outlived it cannot
-    hold a pipe open and hang the test, and a command that hangs is killed with all it started."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, text=True, start_new_session=True)
-        try:
-            p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-            err.write(f"\n[killed after {timeout} s]")
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read())
-
-
-def run(script, data_dir, *extra, check=True):
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [
-        sys.executable,
-        str(ROOT / script),
-        "--preset",
-        "tiny",
-        "--data-dir",
-        str(data_dir),
-        "--seed",
-        "0",
-        "--workers",
-        "2",
-        *extra,
-    ]
-    p = run_cmd(cmd, env)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{script} failed ({p.returncode}):\n{p.stdout}\n{p.stderr[-4000:]}")
-    return p
+pytestmark = pytest.mark.slow  # runs the five stage scripts as subprocesses
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(scripts, tmp_path_factory):
     data = tmp_path_factory.mktemp("data") / "carracing"
-    for s in SCRIPTS:
-        run(s, data)
+    for s in scripts.names:
+        scripts.run(s, data)
     return data
 
 
@@ -105,32 +61,32 @@ def test_eval_json_holds_finite_held_out_scores(pipeline):
     assert ev["seeds"][0] >= 2 * 10**9  # held-out seeds are outside the training range
 
 
-def test_rerun_resumes_instead_of_redoing(pipeline):
+def test_rerun_resumes_instead_of_redoing(scripts, pipeline):
     before = {p: p.stat().st_mtime_ns for p in (pipeline / "rollouts").glob("*.npz")}
-    p = run("01_generate_data.py", pipeline)
+    p = scripts.run("01_generate_data.py", pipeline)
     assert "4 of 4 episodes on disk" in p.stderr
     assert before == {p: p.stat().st_mtime_ns for p in (pipeline / "rollouts").glob("*.npz")}
     state = (pipeline / "controller" / "es_state.pkl").read_bytes()
-    p = run("05_train_controller.py", pipeline)
+    p = scripts.run("05_train_controller.py", pipeline)
     assert (pipeline / "controller" / "es_state.pkl").read_bytes() == state  # no generation rerun
     # Asking for one more generation continues from the saved state.
-    run("05_train_controller.py", pipeline, "--generations", "3")
+    scripts.run("05_train_controller.py", pipeline, "--generations", "3")
     gens = (pipeline / "controller" / "generations.csv").read_text().strip().splitlines()
     assert len(gens) == 4
 
 
-def test_mismatched_inputs_are_refused(pipeline, tmp_path):
+def test_mismatched_inputs_are_refused(scripts, pipeline, tmp_path):
     # A stage refuses a checkpoint made with other settings, naming what to do.
-    p = run("02_train_vae.py", pipeline, "--z-size", "4", check=False)
+    p = scripts.run("02_train_vae.py", pipeline, "--z-size", "4", check=False)
     assert p.returncode == 1 and "other settings" in p.stderr
     # A missing vision model: stage 3 names the script to run.
     empty = tmp_path / "empty"
-    p = run("03_generate_rnn_data.py", empty, check=False)
+    p = scripts.run("03_generate_rnn_data.py", empty, check=False)
     assert p.returncode == 1
     assert "rollouts" in p.stderr and "01_generate_data.py" in p.stderr
 
 
-def test_plots_report_and_video(pipeline, tmp_path):
+def test_plots_report_and_video(scripts, pipeline, tmp_path):
     import re
 
     from PIL import Image
@@ -166,7 +122,7 @@ def test_plots_report_and_video(pipeline, tmp_path):
             "--video",
             str(video),
         ],
-        cwd=ROOT,
+        cwd=scripts.root,
         env=env,
         check=True,
         capture_output=True,
@@ -179,10 +135,10 @@ def test_plots_report_and_video(pipeline, tmp_path):
     assert frames[0].shape == (64 * 4, (128 + 1) * 4, 3)
 
 
-def test_rollouts_with_other_settings_are_not_mixed(pipeline, tmp_path):
+def test_rollouts_with_other_settings_are_not_mixed(scripts, pipeline, tmp_path):
     import shutil
 
     shutil.copytree(pipeline / "rollouts", tmp_path / "rollouts")
-    p = run("01_generate_data.py", tmp_path, "--max-steps", "30", check=False)
+    p = scripts.run("01_generate_data.py", tmp_path, "--max-steps", "30", check=False)
     assert p.returncode == 1 and "collected with other settings" in p.stderr
     assert len(list((tmp_path / "rollouts").glob("*.npz"))) == 4

@@ -1,48 +1,49 @@
-"""python -m worldmodels.evaluate: held-out scoring of the random policy and of a saved agent."""
+"""worldmodels evaluate: held-out scoring of the random policy and of a saved agent, on the seeds asked."""
 
 import json
 
 import numpy as np
 
-from worldmodels.io.seeding import EVAL_SEED_BASE, TRAIN_SEED_RANGE, eval_seeds, train_seed
+from worldmodels.io.seeding import TRAIN_SEED_RANGE, eval_seeds, train_seed
+from worldmodels.runtime.rollout import init_random_worker, random_policy_task
 from worldmodels.tools.evaluate import main
 
 
-def test_eval_and_train_seeds_never_overlap():
-    train = {train_seed(s, i) for s in range(5) for i in range(2000)}
-    assert max(train) < TRAIN_SEED_RANGE <= EVAL_SEED_BASE
-    assert min(eval_seeds(100)) >= EVAL_SEED_BASE
+def test_training_seeds_stay_below_the_held_out_range():
+    train = [train_seed(s, i) for s in range(5) for i in range(2000)]
+    assert max(train) < TRAIN_SEED_RANGE
+    assert len(set(train)) > 9990  # distinct tracks, not a few repeated ones
+    assert not set(train) & set(eval_seeds(100))
 
 
-def test_random_policy_scores_are_written(tmp_path, capsys):
-    out = tmp_path / "r.json"
-    rc = main(
-        [
-            "--policy",
-            "random",
-            "--episodes",
-            "2",
-            "--max-steps",
-            "30",
-            "--workers",
-            "1",
-            "--fast",
-            "--model-dir",
-            str(tmp_path),
-            "--out",
-            str(out),
-        ]
-    )
-    assert rc == 0
-    res = json.loads(out.read_text())
-    assert len(res["scores"]) == 2 and np.isfinite(res["scores"]).all()
-    assert res["mean"] == np.mean(res["scores"])
-    # 30 steps of random actions on the start line: at most a few tiles, and -0.1 per step.
-    assert all(-3.1 <= s < 40 for s in res["scores"])
-    assert "random on carracing" in capsys.readouterr().out
+def test_evaluate_plays_exactly_the_seeds_asked(tmp_path, capsys):
+    """--seed-offset S scores env seeds S, S+1 (one meaning everywhere); each score is the one a
+    direct play of that seed gives, with one worker or two."""
+    out1, out2 = tmp_path / "w1.json", tmp_path / "w2.json"
+    common = ["--policy", "random", "--episodes", "2", "--max-steps", "30", "--fast-env", "--data-dir", str(tmp_path)]
+    assert main([*common, "--seed-offset", "2000000005", "--workers", "1", "--out", str(out1)]) == 0
+    assert main([*common, "--seed-offset", "2000000005", "--workers", "2", "--out", str(out2)]) == 0
+    r1, r2 = json.loads(out1.read_text()), json.loads(out2.read_text())
+    assert r1["seeds"] == [2000000005, 2000000006] and r1["renderer"] == "fast"
+    init_random_worker("carracing", True)
+    direct = [random_policy_task((s, 30))[0] for s in (2000000005, 2000000006)]
+    assert r1["scores"] == direct == r2["scores"]
+    assert direct[0] != direct[1]  # two tracks, not one seed twice
+    assert r1["mean"] == np.mean(direct)
+    assert "random on carracing (fast renderer)" in capsys.readouterr().out
 
 
 def test_missing_agent_is_a_clear_error(tmp_path, capsys):
-    rc = main(["--episodes", "1", "--model-dir", str(tmp_path)])
+    rc = main(["--episodes", "1", "--data-dir", str(tmp_path)])
     assert rc == 1
     assert "05_train_controller.py" in capsys.readouterr().err
+
+
+def test_old_flag_spellings_still_work(tmp_path):
+    """--model-dir and --fast are hidden aliases of --data-dir and --fast-env."""
+    out = tmp_path / "r.json"
+    args = ["--policy", "random", "--episodes", "1", "--max-steps", "5", "--workers", "1", "--out", str(out)]
+    assert main([*args, "--model-dir", str(tmp_path), "--fast"]) == 0
+    assert json.loads(out.read_text())["renderer"] == "fast"
+    assert main([*args, "--model-dir", str(tmp_path)]) == 0
+    assert json.loads(out.read_text())["renderer"] == "stock"

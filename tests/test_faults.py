@@ -2,7 +2,10 @@
 worker), rerun, and check the result equals an uninterrupted run. The full harness (10 kills per
 stage, also at timed moments) is `python tests/fault_harness.py`."""
 
+import pytest
 from fault_harness import main
+
+pytestmark = pytest.mark.slow  # kills and reruns stage subprocesses
 
 
 def test_killed_stages_resume_to_the_uninterrupted_result(tmp_path, capsys):

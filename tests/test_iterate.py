@@ -8,12 +8,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_e2e import run_cmd
 
 from worldmodels.models.memory.mdnrnn import build_mdnrnn, export_rnn, mdn_nll, split_mixture
 from worldmodels.models.numpy_agent import Agent, NumpyMDNRNN, mixture_nll
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_numpy_mixture_nll_equals_the_training_loss(rng):
@@ -103,20 +100,21 @@ def test_curiosity_bonus_is_larger_on_transitions_m_has_not_learned(rng):
     assert novel > familiar + 1.0, (familiar, novel)
 
 
-def _iterate(data_dir, rounds):
+def _iterate(scripts, data_dir, rounds):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "worldmodels.tools.iterate", "--env", "doom", "--preset", "tiny", "--data-dir"]
     cmd += [str(data_dir), "--rounds", str(rounds), "--workers", "2", "--curiosity", "0.01", "--predict-action"]
-    p = run_cmd(cmd, env, timeout=900)
+    p = scripts.run_cmd(cmd, env, timeout=900)
     assert p.returncode == 0, p.stderr[-4000:]
     return p
 
 
-def test_two_rounds_collect_with_the_controller_and_resume(tmp_path):
-    _iterate(tmp_path, 1)
+@pytest.mark.slow
+def test_two_rounds_collect_with_the_controller_and_resume(scripts, tmp_path):
+    _iterate(scripts, tmp_path, 1)
     root = tmp_path / "rounds"
     best0 = (root / "0" / "controller" / "best.npz").stat().st_mtime_ns
-    _iterate(tmp_path, 2)  # round 0 is finished: skipped; round 1 runs
+    _iterate(scripts, tmp_path, 2)  # round 0 is finished: skipped; round 1 runs
     assert (root / "0" / "controller" / "best.npz").stat().st_mtime_ns == best0
     manifest = json.loads((root / "1" / "rollouts" / "manifest.json").read_text())
     assert manifest["collect"]["policy"] == "controller" and manifest["collect"]["agent_dir"].endswith("rounds/0")
@@ -133,7 +131,7 @@ def test_two_rounds_collect_with_the_controller_and_resume(tmp_path):
     assert len(rows) == 3 and rows[2].split(",")[1] == "controller"
     # A rerun of a finished run does nothing.
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*.npz") if not p.is_symlink()}
-    _iterate(tmp_path, 2)
+    _iterate(scripts, tmp_path, 2)
     assert before == {p: p.stat().st_mtime_ns for p in root.rglob("*.npz") if not p.is_symlink()}
 
     # A round ships like any run: its model card carries the round's stage times and the history.

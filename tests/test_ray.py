@@ -15,6 +15,8 @@ from worldmodels.config import Run, make_stage_config
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import evaluate_task, init_worker
 
+pytestmark = pytest.mark.slow  # starts a Ray instance and stage subprocesses
+
 TESTS = Path(__file__).resolve().parent
 
 
@@ -34,13 +36,11 @@ def ray_session():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(scripts, tmp_path_factory):
     """Stages 1-4 of the tiny preset (local workers)."""
-    from test_e2e import SCRIPTS, run
-
     data = tmp_path_factory.mktemp("ray") / "carracing"
-    for s in SCRIPTS[:4]:
-        run(s, data)
+    for s in scripts.names[:4]:
+        scripts.run(s, data)
     return data
 
 

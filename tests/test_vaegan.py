@@ -99,46 +99,44 @@ def test_toy_vaegan_reconstructions_land_on_the_data():
     assert result["vae_distance"] > 0.15
 
 
-def test_tiny_pipeline_with_a_vaegan(tmp_path):
+@pytest.mark.slow
+def test_tiny_pipeline_with_a_vaegan(scripts, tmp_path):
     """Stages 1-5 with --model vaegan: V's config says so, later stages run unchanged, a rerun resumes,
     and a checkpoint of the other GAN kind is refused."""
     import json
 
-    from test_e2e import SCRIPTS, run
-
     data = tmp_path / "carracing"
-    run(SCRIPTS[0], data)
-    run(SCRIPTS[1], data, "--model", "vaegan")
+    scripts.run(scripts.names[0], data)
+    scripts.run(scripts.names[1], data, "--model", "vaegan")
     cfg = json.loads((data / "vision" / "config.json").read_text())
     assert cfg["kind"] == "vaegan" and cfg["gan"] == "gan" and cfg["gamma"] == 1.0
     rows = (data / "vision" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3 and {"llike", "d_loss", "g_loss", "heldout_llike"} <= set(rows[0].split(","))
-    for s in SCRIPTS[2:]:
-        run(s, data)
+    for s in scripts.names[2:]:
+        scripts.run(s, data)
     ev = json.loads((data / "controller" / "eval.json").read_text())
     assert len(ev["real"]["scores"]) == 2
     # Rerunning stage 2 finds the finished checkpoint and does not train again.
     before = (data / "vision" / "encoder.npz").read_bytes()
-    run(SCRIPTS[1], data, "--model", "vaegan")
+    scripts.run(scripts.names[1], data, "--model", "vaegan")
     assert (data / "vision" / "encoder.npz").read_bytes() == before
-    p = run(SCRIPTS[1], data, "--model", "vaegan", "--gan", "wgan-gp", check=False)
+    p = scripts.run(scripts.names[1], data, "--model", "vaegan", "--gan", "wgan-gp", check=False)
     assert p.returncode != 0 and "other settings" in p.stderr and "gan" in p.stderr
 
 
-def test_compare_vision_writes_the_table(tmp_path):
+@pytest.mark.slow
+def test_compare_vision_writes_the_table(scripts, tmp_path):
     """compare_vision on two tiny runs sharing rollouts: the table, the grid and sane figures."""
     import json
-
-    from test_e2e import SCRIPTS, run
 
     from worldmodels.experiments.compare_vision import main
 
     vae_dir, gan_dir = tmp_path / "vae", tmp_path / "vaegan"
-    run(SCRIPTS[0], vae_dir)
-    run(SCRIPTS[1], vae_dir)
+    scripts.run(scripts.names[0], vae_dir)
+    scripts.run(scripts.names[1], vae_dir)
     gan_dir.mkdir()
     (gan_dir / "rollouts").symlink_to(vae_dir / "rollouts")
-    run(SCRIPTS[1], gan_dir, "--model", "vaegan", "--gan", "wgan-gp")
+    scripts.run(scripts.names[1], gan_dir, "--model", "vaegan", "--gan", "wgan-gp")
     assert main(["--env", "carracing", "--vae-dir", str(vae_dir), "--vaegan-dir", str(gan_dir), "--frames", "16"]) == 0
     res = json.loads((gan_dir / "compare_vision.json").read_text())
     for kind in ("vae", "vaegan"):

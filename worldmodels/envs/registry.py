@@ -30,6 +30,12 @@ class EnvSpec:
     random_score: float | None = None
     benchmark_steps: int = 1000
     """The paper's episode length for scoring (CarRacing 1000, TakeCover 2100)."""
+    has_fast_renderer: bool = False
+    """Whether fast=True selects another renderer (CarRacing's, same pixels); else it changes nothing."""
+
+    def renderer(self, fast: bool) -> str:
+        """The renderer an episode ran on, for result records: 'fast' or 'stock'."""
+        return "fast" if fast and self.has_fast_renderer else "stock"
 
 
 def _carracing_spec() -> EnvSpec:
@@ -43,6 +49,7 @@ def _carracing_spec() -> EnvSpec:
         carracing.map_actions,
         carracing.POLICIES,
         step_penalty=-0.1,
+        has_fast_renderer=True,
         paper_score=paper.BEST_SCORE["carracing"],
     )
 

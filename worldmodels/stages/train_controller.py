@@ -176,14 +176,14 @@ class _Search:
         previous = read_json(eval_path, "controller") if eval_path.exists() else {}
         if previous.get("fingerprint") == fp and previous.get("episodes") == cfg.eval_episodes:
             if "renderer" not in previous:  # made before eval records named it: these settings scored it
-                write_json(eval_path, {**previous, "renderer": "fast" if cfg.fast_env else "stock"})
+                write_json(eval_path, {**previous, "renderer": get_spec(self.run.env).renderer(cfg.fast_env)})
             return
         seeds = eval_seeds(cfg.eval_episodes)
         scores = self.real_scores([best] * len(seeds), seeds, cfg.eval_max_steps, 0, "held-out episodes")
         result = {
             "real": _summary(scores),
             "trained_in": cfg.train_in,
-            "renderer": "fast" if cfg.fast_env else "stock",
+            "renderer": get_spec(self.run.env).renderer(cfg.fast_env),
             "episodes": cfg.eval_episodes,
             "max_steps": cfg.eval_max_steps,
             "seeds": [seeds[0], seeds[-1]],
@@ -219,7 +219,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     config = {
         "kind": "linear",
         **{"env": run.env, "preset": run.preset, "seed": run.seed, "inputs": cfg.inputs},
-        **{"trained_in": cfg.train_in, "temperature": cfg.temperature, "renderer": "fast" if cfg.fast_env else "stock"},
+        **{"trained_in": cfg.train_in, "temperature": cfg.temperature, "renderer": spec.renderer(cfg.fast_env)},
         **{"z_size": vision_cfg["z_size"], "rnn_size": mem["rnn_size"], "outputs": spec.controller_outputs},
         "n_params": n_params,
         "config": asdict(cfg),

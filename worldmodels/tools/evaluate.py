@@ -22,6 +22,7 @@ import numpy as np
 
 from worldmodels.cli import SCORING_FLAGS, parse_tool, report_errors
 from worldmodels.cli import build_parser as build_cli_parser
+from worldmodels.envs.registry import get_spec
 from worldmodels.io.artifacts import Paths, write_json
 from worldmodels.models.loading import load_controller
 from worldmodels.runtime.pool import TaskPool
@@ -60,8 +61,8 @@ def evaluate(
         "env": env,
         "episodes": episodes,
         "seeds": [seeds[0], seeds[-1]],
-        "renderer": "fast" if fast else "stock",
-        "stock_env": not fast,
+        "renderer": get_spec(env).renderer(fast),
+        "stock_env": get_spec(env).renderer(fast) == "stock",
         "max_steps": max_steps,
         "mean": float(scores.mean()),
         "std": float(scores.std()),
