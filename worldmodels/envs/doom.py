@@ -109,6 +109,14 @@ def _guard_engines() -> None:
         _guard["sent"].update(new)
 
 
+def _release_guard() -> None:
+    """When this process has no engine left, close the guard's pipe: the guard finds nothing to
+    kill and exits (a later env starts a new one)."""
+    if _guard.get("pid") == os.getpid() and not engine_pids():
+        os.close(_guard["fd"])
+        _guard.clear()
+
+
 class DoomFrames(gym.Wrapper):
     """Observations uint8 [64,64,3]; actions float32 [1] in {-1, 0, 1} (left, stay, right)."""
 
@@ -124,6 +132,10 @@ class DoomFrames(gym.Wrapper):
             _guard_engines()
             self._guarded = True
         return preprocess(obs["screen"]), info
+
+    def close(self):
+        super().close()
+        _release_guard()
 
     def step(self, action):
         a = float(np.asarray(action).reshape(-1)[0])

@@ -63,14 +63,17 @@ def real_survival(env_name: str, action: np.ndarray, episodes: int, max_steps: i
 
     env = make_env(env_name, max_steps=max_steps, fast=True)
     totals, steps = [], []
-    for s in eval_seeds(episodes):
-        env.reset(seed=s)
-        total, n, done = 0.0, 0, False
-        while not done:
-            _, r, term, trunc, _ = env.step(np.asarray(action, np.float32))
-            total, n, done = total + float(r), n + 1, term or trunc
-        totals.append(total)
-        steps.append(n)
+    try:
+        for s in eval_seeds(episodes):
+            env.reset(seed=s)
+            total, n, done = 0.0, 0, False
+            while not done:
+                _, r, term, trunc, _ = env.step(np.asarray(action, np.float32))
+                total, n, done = total + float(r), n + 1, term or trunc
+            totals.append(total)
+            steps.append(n)
+    finally:
+        env.close()
     return np.array(totals), np.array(steps)
 
 
