@@ -142,6 +142,6 @@ def test_two_rounds_collect_with_the_controller_and_resume(scripts, tmp_path):
     card = (out / "MODEL_CARD.md").read_text()
     assert "`iterate --rounds 2`" in card and "collect (this round)" in card
     assert "## Training history (iterative rounds)" in card and "| 1 | controller |" in card
-    assert f"--model-dir {out}" in card
+    assert f"--data-dir {out}" in card
     for f in ("vision/encoder.npz", "vision/decoder.npz", "memory/rnn.npz", "controller/best.npz"):
         assert (out / f).exists(), f

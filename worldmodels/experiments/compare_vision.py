@@ -95,6 +95,7 @@ def compare(env: str, dirs: dict[str, Path], out: Path, frames: int, controller:
     import tensorflow as tf
 
     from worldmodels.io.plots import save_image_grid
+    from worldmodels.models.vae import to_uint8
 
     real_u8 = heldout_sample(dirs["vae"], frames)
     real = real_u8.astype(np.float32) / 255.0
@@ -119,7 +120,7 @@ def compare(env: str, dirs: dict[str, Path], out: Path, frames: int, controller:
             e = read_json(ev, "controller")
             score = e.get("real", e)
             entry["score"] = {"mean": score["mean"], "std": score["std"], "episodes": len(score["scores"])}
-        rows.append((recon[:8] * 255 + 0.5).clip(0, 255).astype(np.uint8))
+        rows.append(to_uint8(recon[:8]))
         result["runs"][kind] = entry
     b = [result["runs"][k]["budget"] for k in KINDS]
     result["same_budgets"] = b[0] == b[1]
@@ -163,8 +164,8 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import build_parser, parse_tool
+def build_parser():
+    from worldmodels.cli import build_parser as build_cli_parser
 
     def extra(p):
         p.add_argument("--vae-dir", type=Path, help="a run with --model vae (default data/<env>)")
@@ -172,9 +173,15 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--controller", default="controller", help="controller directory name inside each run")
         p.add_argument("--frames", type=int, default=512, help="held-out frames to score")
 
-    p = build_parser(
+    return build_cli_parser(
         __doc__, run_flags=("env",), scoring_flags=("out",), extra=extra, prog="worldmodels compare-vision"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worldmodels.cli import parse_tool
+
+    p = build_parser()
     _, a = parse_tool(p, argv)
     dirs = {"vae": a.vae_dir or Path(f"data/{a.env}"), "vaegan": a.vaegan_dir or Path(f"data/{a.env}-vaegan")}
     try:

@@ -77,15 +77,15 @@ def real_survival(env_name: str, action: np.ndarray, episodes: int, max_steps: i
     return np.array(totals), np.array(steps)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import build_parser, parse_tool
+def build_parser():
+    from worldmodels.cli import build_parser as build_cli_parser
 
     def extra(p):
         p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 1.15], help="dream temperatures")
         p.add_argument("--dream-episodes", type=int, default=200, help="dream episodes per policy and temperature")
         p.add_argument("--real-episodes", type=int, default=20, help="real episodes per policy")
 
-    p = build_parser(
+    return build_cli_parser(
         __doc__,
         run_flags=("env", "preset", "data_dir"),
         scoring_flags=("max_steps",),
@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         extra=extra,
         prog="worldmodels diagnose-dream",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worldmodels.cli import parse_tool
+
+    p = build_parser()
     run, a = parse_tool(p, argv)
     data_dir, max_steps = run.data_dir, a.max_steps
     a.env = run.env

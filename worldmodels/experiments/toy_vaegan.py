@@ -168,14 +168,18 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> None:
-    from worldmodels.cli import build_parser
+def build_parser():
+    from worldmodels.cli import build_parser as build_cli_parser
 
     def extra(p):
         p.add_argument("--out", type=Path, default=Path("toy_vaegan.png"), help="plot to write (and .json beside it)")
         p.add_argument("--steps", type=int, default=3000, help="training batches per model")
 
-    a = build_parser(__doc__, run_flags=("seed",), extra=extra, prog="worldmodels toy-vaegan").parse_args(argv)
+    return build_cli_parser(__doc__, run_flags=("seed",), extra=extra, prog="worldmodels toy-vaegan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = build_parser().parse_args(argv)
     result = run(a.steps, a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     plot(result, a.out)

@@ -71,6 +71,18 @@ def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
     return out
 
 
+def eval_renderer(record: dict, c_cfg: dict | None = None) -> str:
+    """The renderer a score was made on: the record's own field, else what the settings imply."""
+    from worldmodels.envs.registry import get_spec
+
+    if "renderer" in record:
+        return record["renderer"]
+    env = record.get("env") or (c_cfg or {}).get("env")
+    if c_cfg is not None:  # stage 5 scores with its own --fast-env setting
+        return get_spec(env).renderer(c_cfg.get("config", {}).get("fast_env", True))
+    return "stock" if record.get("stock_env", True) else get_spec(env).renderer(True)
+
+
 def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history=None) -> str:
     env, real = c_cfg["env"], ev["real"]
     per_stage: dict[str, float] = {}
@@ -98,27 +110,29 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
         "",
         "## Scores",
         "",
-        "| policy | episodes (held-out seeds) | mean ± std |",
-        "|---|---|---|",
-        f"| this agent, real env | {len(real['scores'])} (from 2x10^9) | {real['mean']:.1f} ± {real['std']:.1f} |",
+        "| policy | episodes (held-out seeds) | renderer | mean ± std |",
+        "|---|---|---|---|",
+        f"| this agent, real env | {len(real['scores'])} (from 2x10^9) | {eval_renderer(ev, c_cfg)} | "
+        f"{real['mean']:.1f} ± {real['std']:.1f} |",
     ]
     if "dream" in ev:
         lines.append(
-            f"| this agent, in its dream | {len(ev['dream']['scores'])} | "
+            f"| this agent, in its dream | {len(ev['dream']['scores'])} | - | "
             f"{ev['dream']['mean']:.1f} ± {ev['dream']['std']:.1f} |"
         )
     if random:
         lines.append(
-            f"| random policy, real env | {random['episodes']} (same seeds) | "
+            f"| random policy, real env | {random['episodes']} (same seeds) | {eval_renderer(random)} | "
             f"{random['mean']:.1f} ± {random['std']:.1f} |"
         )
     lines += [
-        f"| paper | | {paper.SUMMARY.get(env, '-')} |",
+        f"| paper | | - | {paper.SUMMARY.get(env, '-')} |",
         "",
-        "Check it yourself on episodes it never saw (seeds S .. S+N-1, the stock environment):",
+        "The fast renderer draws the stock env's pixels (a test compares frames and rewards). Check it yourself",
+        "on episodes it never saw (env seeds S .. S+N-1, the stock environment unless --fast-env):",
         "",
         "```bash",
-        f"python -m worldmodels.evaluate --env {env} --model-dir {out} --episodes 100 --seed-offset 3000000000",
+        f"python -m worldmodels.evaluate --env {env} --data-dir {out} --episodes 100 --seed-offset 3000000000",
         "```",
         "",
         "Learning curve: `controller/generations.csv` and `controller/cmaes.png`.",
@@ -129,8 +143,8 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import build_parser, parse_tool, report_errors
+def build_parser():
+    from worldmodels.cli import build_parser as build_cli_parser
 
     def extra(p):
         p.add_argument("--out", type=Path, required=True, help="the folder to write, e.g. pretrained/carracing-laptop")
@@ -139,9 +153,15 @@ def main(argv: list[str] | None = None) -> int:
             "--machine", default="2 CPU cores, no GPU (the project's development machine).", help="where it trained"
         )
 
-    p = build_parser(
+    return build_cli_parser(
         __doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels export-pretrained"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worldmodels.cli import parse_tool, report_errors
+
+    p = build_parser()
     run, a = parse_tool(p, argv)
 
     def body():

@@ -160,13 +160,19 @@ def write_report(data_dir: Path) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import build_parser, parse_tool
+def build_parser():
+    from worldmodels.cli import build_parser as build_cli_parser
 
     def extra(p):
         p.add_argument("directory", nargs="?", type=Path, help="the data directory (same as --data-dir)")
 
-    p = build_parser(__doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels report")
+    return build_cli_parser(__doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels report")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worldmodels.cli import parse_tool
+
+    p = build_parser()
     run, a = parse_tool(p, argv)
     root = a.directory or run.data_dir
     if not root.is_dir():

@@ -18,7 +18,7 @@ import sys
 
 from worldmodels import paper
 from worldmodels.cli import parse, run_stage
-from worldmodels.io.artifacts import StageError, atomic_path
+from worldmodels.io.artifacts import atomic_path
 
 
 def sweep(args, cfg, temperatures: list[float]):
@@ -73,26 +73,30 @@ def sweep(args, cfg, temperatures: list[float]):
     return md
 
 
-def main(argv: list[str] | None = None) -> None:
-    def extra(p):
-        p.add_argument(
-            "--temperatures",
-            type=float,
-            nargs="+",
-            default=[0.1, 0.5, 1.0, 1.15, 1.3],
-            help="temperatures to train at (default: the paper's 0.1 0.5 1.0 1.15 1.3)",
-        )
+def _extra(p) -> None:
+    p.add_argument(
+        "--temperatures",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.5, 1.0, 1.15, 1.3],
+        help="temperatures to train at (default: the paper's 0.1 0.5 1.0 1.15 1.3)",
+    )
 
-    args, cfg, ns = parse("controller", __doc__, argv, extra)
+
+def build_parser():
+    from worldmodels.cli import build_parser as build_cli_parser
+
+    return build_cli_parser(__doc__, "controller", extra=_extra, prog="worldmodels sweep-temperature")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, cfg, ns = parse("controller", __doc__, argv, _extra, prog="worldmodels sweep-temperature")
     if any(t < 0 for t in ns.temperatures):
         print("error: temperatures must be >= 0", file=sys.stderr)
-        sys.exit(2)
+        return 2
     run_stage(lambda: sweep(args, cfg, ns.temperatures))
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except StageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    sys.exit(main())
