@@ -46,10 +46,10 @@ lint: setup
 
 # A shipped agent (pretrained/), scored on 10 held-out tracks of the stock env and filmed; trains nothing.
 demo: setup
-	$(PY) -m worldmodels.evaluate --env carracing --model-dir pretrained/carracing-laptop --episodes 10 --out demo/carracing-eval.json
-	$(PY) -m worldmodels.play --env carracing --model-dir pretrained/carracing-laptop --episodes 1 --video demo/carracing.mp4
-	$(PY) -m worldmodels.evaluate --env doom --model-dir pretrained/doom-laptop --episodes 10 --out demo/doom-eval.json
-	$(PY) -m worldmodels.play --env doom --model-dir pretrained/doom-laptop --episodes 1 --max-steps 2100 --video demo/doom.mp4
+	$(PY) -m worldmodels.evaluate --env carracing --data-dir pretrained/carracing-laptop --episodes 10 --out demo/carracing-eval.json
+	$(PY) -m worldmodels.play --env carracing --data-dir pretrained/carracing-laptop --episodes 1 --video demo/carracing.mp4
+	$(PY) -m worldmodels.evaluate --env doom --data-dir pretrained/doom-laptop --episodes 10 --out demo/doom-eval.json
+	$(PY) -m worldmodels.play --env doom --data-dir pretrained/doom-laptop --episodes 1 --max-steps 2100 --video demo/doom.mp4
 
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
