@@ -129,6 +129,38 @@ def scripts():
     return Scripts()
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A complete tiny CarRacing run made in-process by the real stage functions on smooth fake
+    frames (stages 2-4), with C trained by two CMA-ES generations in the real env (stage 5, one
+    worker). Tests copy it before changing anything (see `run_copy`)."""
+    from worldmodels.config import Run, make_stage_config
+    from worldmodels.stages.encode import encode_rollouts
+    from worldmodels.stages.train_controller import train_controller
+    from worldmodels.stages.train_rnn import train_rnn
+    from worldmodels.stages.train_vae import train_vae
+
+    root = tmp_path_factory.mktemp("tiny_run") / "carracing"
+    write_smooth_rollouts(root, episodes=4, T=40)
+    run = Run(env="carracing", preset="tiny", data_dir=root, seed=0, workers=1)
+    train_vae(run, make_stage_config("vision", "carracing", "tiny", {"epochs": 1}))
+    encode_rollouts(run, make_stage_config("encode", "carracing", "tiny"))
+    train_rnn(run, make_stage_config("memory", "carracing", "tiny", {"steps": 10}))
+    overrides = {"generations": 1, "eval_episodes": 1, "eval_max_steps": 20, "max_steps": 20, "eval_every": 0}
+    train_controller(run, make_stage_config("controller", "carracing", "tiny", overrides))
+    return root
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """A private copy of the tiny run (the same path layout: <tmp>/carracing)."""
+    import shutil
+
+    dst = tmp_path / "carracing"
+    shutil.copytree(tiny_run, dst, symlinks=True)
+    return dst
+
+
 def processes_started_by_suite() -> list[tuple[int, str]]:
     """(pid, command line) of every live process (not a zombie) other than this one that inherited
     this session's marker."""

@@ -56,9 +56,7 @@ def test_no_file_edits_sys_path():
 def test_importing_every_module_leaves_the_environment_alone():
     """(Python's own libraries may set variables of theirs; none of our modules may.)"""
     modules = sorted(
-        ".".join(p.relative_to(ROOT).with_suffix("").parts)
-        for p in PKG.rglob("*.py")
-        if p.name != "__main__.py"
+        ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in PKG.rglob("*.py") if p.name != "__main__.py"
     )
     # Third-party libraries set their own variables on import (TensorFlow, h5py): import them first,
     # so that what changes afterwards is ours.

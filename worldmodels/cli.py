@@ -18,6 +18,7 @@ import dataclasses
 import errno
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -143,10 +144,20 @@ def resolve_run(p: argparse.ArgumentParser, ns: argparse.Namespace) -> Run:
     data_dir = getattr(ns, "data_dir", None) or default_data_dir(env, preset)
     workers = getattr(ns, "workers", None)
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers <= 0:
-        p.error(f"--workers must be positive, got {workers}")
+    require(p, "--workers", workers, "positive")
     ray_address = getattr(ns, "ray_address", None) or os.environ.get("RAY_ADDRESS") or None
-    return Run(env, preset, Path(data_dir), getattr(ns, "seed", 0), workers, ray_address)
+    seed = getattr(ns, "seed", 0)
+    if seed < 0 or seed >= 2**32:
+        p.error(f"--seed must be in [0, 2^32), got {seed}")
+    argv = tuple(getattr(ns, "argv", None) or ())
+    return Run(env, preset, Path(data_dir), seed, workers, ray_address, argv)
+
+
+def require(p: argparse.ArgumentParser, flag: str, value: float, rule: str) -> None:
+    """Exit 2 with the project's one wording when `value` breaks `rule` ('positive', '>= 0', 'probability')."""
+    ok = {"positive": value > 0, ">= 0": value >= 0, "probability": 0 <= value <= 1}[rule]
+    if not ok:
+        p.error(f"{flag} must be {'in [0, 1]' if rule == 'probability' else rule}, got {value}")
 
 
 def check_scoring_flags(p: argparse.ArgumentParser, ns: argparse.Namespace, env: str) -> None:
@@ -157,9 +168,8 @@ def check_scoring_flags(p: argparse.ArgumentParser, ns: argparse.Namespace, env:
 
         ns.max_steps = get_spec(env).benchmark_steps
     for name in ("episodes", "max_steps"):
-        v = getattr(ns, name, None) if name in flags else None
-        if v is not None and v <= 0:
-            p.error(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if name in flags and getattr(ns, name, None) is not None:
+            require(p, f"--{name.replace('_', '-')}", getattr(ns, name), "positive")
     if "seed_offset" in flags:
         n = getattr(ns, "episodes", 1)
         if not 0 <= ns.seed_offset <= 2**32 - 1 - n:
@@ -179,7 +189,9 @@ def parse(
 ) -> tuple[Run, Any, argparse.Namespace]:
     """Parse a stage-like command's argv into (the run, the stage's config, the raw namespace). Exits 2 on bad flags."""
     p = build_parser(description, stage, extra=extra, prog=prog)
+    argv = list(sys.argv[1:] if argv is None else argv)
     ns = p.parse_args(argv)
+    ns.argv = argv
     setup_logging(ns.log_level)
     overrides = {f.name: getattr(ns, f.name) for f in dataclasses.fields(STAGE_CONFIGS[stage])}
     try:
@@ -191,30 +203,74 @@ def parse(
 
 def parse_tool(p: argparse.ArgumentParser, argv: list[str] | None = None) -> tuple[Run, argparse.Namespace]:
     """Parse a tool's argv (a parser from build_parser) into (the run, the namespace). Exits 2 on bad flags."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     ns = p.parse_args(argv)
+    ns.argv = argv
     setup_logging(getattr(ns, "log_level", "INFO"))
     run = resolve_run(p, ns)
     check_scoring_flags(p, ns, run.env)
     return run, ns
 
 
+class Terminated(Exception):
+    """SIGTERM arrived (a scheduler, `kill`, a container stopping): handled like Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+INTERRUPTED = (
+    "finished artifacts are kept (every file is written whole or not at all, and each stage saves its "
+    "progress as it goes); rerun the same command to resume"
+)
+
+OS_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOENT: "a file or directory is missing",
+    errno.ENOTDIR: "a path is not a directory",
+    errno.EISDIR: "a path is a directory",
+}
+
+
 def report_errors(fn: Callable[[], Any]) -> int:
-    """Run a command's body; a StageError (or a full disk) becomes a clear message and exit status 1."""
+    """Run a command's body; what can go wrong becomes one message on stderr and an exit status, never a
+    traceback: a StageError or an operating-system error (disk full, read-only, permission denied,
+    missing directory) exits 1, Ctrl-C 130, SIGTERM 143; each says what was kept and how to resume."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
     try:
         fn()
     except StageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, Terminated) as e:
+        which = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
+        print(f"\ninterrupted ({which}): {INTERRUPTED}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except OSError as e:
-        if e.errno != errno.ENOSPC:
+        if e.errno not in OS_ERRORS:
             raise
+        where = f" ({e.filename})" if e.filename else ""
         print(
-            f"error: the disk is full ({e.filename or e}); nothing half-written was kept and finished "
-            "artifacts are intact: free some space and rerun the same command to resume",
+            f"error: {OS_ERRORS[e.errno]}{where}: {e.strerror or e}; nothing half-written was kept and finished "
+            "artifacts are intact: fix it (free space, permissions, the path) and rerun the same command to resume",
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def run_stage(fn: Callable[[], Path], run: Run | None = None, stage: str | None = None) -> None:

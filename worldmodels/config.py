@@ -26,6 +26,9 @@ class Run:
     seed: int = 0
     workers: int = 1
     ray_address: str | None = None
+    argv: tuple[str, ...] | None = None
+    """The flags as the user gave them (set by the command line), so artifacts can record the exact
+    command that made them and messages can repeat it."""
 
 
 def default_data_dir(env: str, preset: str) -> Path:
@@ -256,6 +259,7 @@ CAN_BE_ZERO = (
     "pixel_weight",
     "explore",
     "curiosity",
+    "kl_tolerance",
 )
 
 
@@ -275,13 +279,13 @@ def validate(cfg: Any) -> None:
             raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")
         if isinstance(v, float) and f.name in CAN_BE_ZERO and v < 0:
             raise ValueError(f"--{f.name.replace('_', '-')} must be >= 0, got {v}")
-        if isinstance(v, float) and f.name not in CAN_BE_ZERO + ("kl_tolerance",) and v <= 0:
+        if isinstance(v, float) and f.name not in CAN_BE_ZERO and v <= 0:
             raise ValueError(f"--{f.name.replace('_', '-')} must be positive, got {v}")
     if isinstance(cfg, CollectConfig):
         if cfg.policy == "controller" and not cfg.agent_dir:
             raise ValueError("--policy controller needs --agent-dir (a data dir with vision/, memory/, controller/)")
         if not 0.0 <= cfg.explore <= 1.0:
-            raise ValueError(f"--explore is a probability, got {cfg.explore}")
+            raise ValueError(f"--explore must be in [0, 1], got {cfg.explore}")
     if isinstance(cfg, VisionConfig):
         if cfg.model not in ("vae", "vaegan"):
             raise ValueError(f"--model must be 'vae' or 'vaegan', got {cfg.model!r}")

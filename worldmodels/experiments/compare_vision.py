@@ -179,10 +179,11 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import parse_tool
+    from worldmodels.cli import parse_tool, require
 
     p = build_parser()
     _, a = parse_tool(p, argv)
+    require(p, "--frames", a.frames, "positive")
     dirs = {"vae": a.vae_dir or Path(f"data/{a.env}"), "vaegan": a.vaegan_dir or Path(f"data/{a.env}-vaegan")}
     try:
         result = compare(a.env, dirs, a.out or dirs["vaegan"], a.frames, a.controller)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
-from worldmodels.io.artifacts import Paths, StageError, read_json
+from worldmodels.io.artifacts import Paths, StageError
 from worldmodels.io.seeding import eval_seeds
 
 CONSTANT_ACTIONS = {
@@ -27,15 +28,17 @@ CONSTANT_ACTIONS = {
 
 def dream_survival(data_dir: Path, action: np.ndarray, episodes: int, temperature: float, max_steps: int):
     """(total reward [N], steps [N]) of a constant action in M's dream."""
+    from worldmodels.io.artifacts import fix_hint
     from worldmodels.io.data import open_series
     from worldmodels.models.dream import dream_rollouts
+    from worldmodels.models.loading import load_rnn, read_config
     from worldmodels.models.memory.calibration import memory_done_bias
-    from worldmodels.models.numpy_agent import NumpyMDNRNN, load_npz
+    from worldmodels.models.numpy_agent import NumpyMDNRNN
 
     paths = Paths(data_dir)
-    rnn = NumpyMDNRNN(load_npz(paths.memory / "rnn.npz"))
-    mem = read_json(paths.memory / "config.json", "memory")
-    with open_series(paths.series, "python 03_generate_rnn_data.py") as f:
+    mem = read_config(data_dir, "memory")
+    rnn = NumpyMDNRNN(load_rnn(data_dir, mem))
+    with open_series(paths.series, fix_hint("series", SimpleNamespace(data_dir=Path(data_dir)))) as f:
         starts = f["episode_starts"][:-1]
         mu, lv = f["mu"][starts], f["logvar"][starts]  # only the first frames, not the whole series
     idx = np.arange(episodes) % len(mu)
@@ -96,10 +99,14 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import parse_tool
+    from worldmodels.cli import parse_tool, require
 
     p = build_parser()
     run, a = parse_tool(p, argv)
+    require(p, "--dream-episodes", a.dream_episodes, "positive")
+    require(p, "--real-episodes", a.real_episodes, "positive")
+    for t in a.temperatures:
+        require(p, "--temperatures", t, ">= 0")
     data_dir, max_steps = run.data_dir, a.max_steps
     a.env = run.env
     print(f"| policy | {' | '.join(f'dream tau {t:g}' for t in a.temperatures)} | real game |")

@@ -179,7 +179,12 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = build_parser().parse_args(argv)
+    from worldmodels.cli import require
+
+    p = build_parser()
+    a = p.parse_args(argv)
+    require(p, "--steps", a.steps, "positive")
+    require(p, "--seed", a.seed, ">= 0")
     result = run(a.steps, a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     plot(result, a.out)

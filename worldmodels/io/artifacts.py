@@ -7,13 +7,18 @@ Every file is written under a temporary name in its final directory and renamed 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import hashlib
 import json
 import os
+import shlex
 import signal
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -76,12 +81,118 @@ class Paths:
         return self.root / "controller"
 
 
+RECORDS = {
+    "rollouts": "rollouts/manifest.json",
+    "vision": "vision/config.json",
+    "memory": "memory/config.json",
+    "controller": "controller/config.json",
+}
+"""Where each artifact records the command that made it (its "command" field)."""
+
+
+def command_line(script: str, run: Any) -> str:
+    """The shell command (quoted) that runs `script` for `run`: the flags the user gave when known
+    (run.argv), else --env, --preset, --data-dir and a non-default --seed."""
+    argv = getattr(run, "argv", None)
+    if argv is not None:
+        return shlex.join(["python", script, *argv])
+    parts = ["python", script, "--env", run.env, "--preset", run.preset, "--data-dir", str(run.data_dir)]
+    if run.seed:
+        parts += ["--seed", str(run.seed)]
+    return shlex.join(parts)
+
+
+def recorded_command(artifact: str, data_dir: Path) -> str | None:
+    """The command recorded in an artifact's own metadata (what made it, with every flag), if any."""
+    record = Path(data_dir) / RECORDS.get(artifact, "-")
+    try:
+        cmd = json.loads(record.read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return cmd if isinstance(cmd, str) and cmd.startswith("python ") else None
+
+
 def fix_hint(artifact: str, args: Any = None) -> str:
-    """The command that (re)creates an artifact, with the caller's --env/--preset/--data-dir."""
-    cmd = f"python {SCRIPTS[artifact]}"
-    if args is not None:
-        cmd += f" --env {args.env} --preset {args.preset} --data-dir {args.data_dir}"
-    return cmd
+    """The exact command that (re)creates an artifact: the one recorded with it when it exists, else
+    its script with the caller's --env, --preset, --data-dir and --seed, shell-quoted."""
+    if args is None:
+        return f"python {SCRIPTS[artifact]}"
+    recorded = recorded_command(artifact, args.data_dir)
+    if recorded is not None:
+        return recorded
+    fields = ("env", "preset", "data_dir", "seed")
+    if all(hasattr(args, f) for f in fields):
+        return command_line(SCRIPTS[artifact], SimpleNamespace(**{f: getattr(args, f) for f in fields}))
+    return f"python {SCRIPTS[artifact]} --data-dir {shlex.quote(str(args.data_dir))}"
+
+
+def one_writer(what: str | Callable[[Any], str], artifact: str):
+    """Decorate a stage core fn(run, cfg): it runs holding the data directory's lock for `what` (a
+    name, or a function of cfg), so two processes never run the same stage on one directory."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def locked(run, cfg, *args, **kwargs):
+            name = what(cfg) if callable(what) else what
+            with exclusive(run.data_dir, name, command_line(SCRIPTS[artifact], run)):
+                return fn(run, cfg, *args, **kwargs)
+
+        return locked
+
+    return decorate
+
+
+def ensure_writable(directory: Path, rerun: str = "") -> None:
+    """Fail now, before any long work, if `directory` cannot be created or written."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".tmp{os.getpid()}-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise StageError(
+            f"cannot write to {directory} ({e.strerror or e}); fix its permissions or free space, or choose "
+            f"another directory{', then rerun `' + rerun + '`' if rerun else ''}"
+        ) from e
+
+
+@contextlib.contextmanager
+def exclusive(directory: Path, what: str, command: str = "") -> Iterator[None]:
+    """Hold `directory`'s lock for `what` (a stage, a controller name) while the body runs; another
+    live process holding it makes this a StageError naming that process. The lock is an flock, so a
+    killed process never leaves it stuck."""
+    directory = Path(directory)
+    ensure_writable(directory, command)
+    path = directory / f".lock-{what}"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StageError(
+                f"another process is already running {what} on {directory} ({holder}); wait for it to end "
+                "or stop it, then rerun"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino  # not a lock file a releaser just removed
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}: {command or ' '.join(sys.argv)}".encode(), 0)
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -146,6 +257,15 @@ def arrays_digest(arrays: dict) -> str:
         a = np.ascontiguousarray(arrays[k])
         h.update(f"{k}:{a.dtype}:{a.shape}".encode())
         h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def file_digest(path: Path, block: int = 1 << 20) -> str:
+    """Fingerprint of a file's bytes (sha256, 16 hex digits)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
     return h.hexdigest()[:16]
 
 

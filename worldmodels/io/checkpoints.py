@@ -31,7 +31,9 @@ def save_checkpoint(path: Path, model, optimizer, meta: dict[str, Any]) -> None:
         np.savez(tmp, **arrays)
 
 
-def load_checkpoint(path: Path, model, optimizer, settings: dict[str, Any], rerun_hint: str) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path, model, optimizer, settings: dict[str, Any], rerun_hint: str, required: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Restore a checkpoint into a built model and optimizer; return its meta.
 
     Refuses (StageError) a checkpoint trained with other settings: mixing them would silently
@@ -44,6 +46,8 @@ def load_checkpoint(path: Path, model, optimizer, settings: dict[str, Any], reru
             opt_vars = [z[k] for k in sorted(k for k in z.files if k.startswith("o"))]
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
         raise StageError(f"checkpoint {path} is unreadable ({e}); delete it and rerun `{rerun_hint}`") from e
+    if not isinstance(meta, dict) or any(k not in meta for k in required):
+        raise StageError(f"checkpoint {path} has no valid meta; delete it and rerun `{rerun_hint}` to start over")
     if meta.get("settings") != settings:
         diff = {
             k: (meta.get("settings", {}).get(k), v) for k, v in settings.items() if meta.get("settings", {}).get(k) != v
@@ -52,23 +56,38 @@ def load_checkpoint(path: Path, model, optimizer, settings: dict[str, Any], reru
             f"checkpoint {path} was trained with other settings {diff} (checkpoint, now); "
             f"rerun with the checkpoint's flags to resume, or delete {path.parent} to start over"
         )
-    model.set_weights(weights)
-    optimizer.build(model.trainable_variables)
-    if len(opt_vars) != len(optimizer.variables):
-        raise StageError(f"checkpoint {path} holds a different optimizer state; delete {path.parent} to start over")
-    for var, value in zip(optimizer.variables, opt_vars):
-        var.assign(value)
+    bad = [
+        k for k, a in enumerate(weights + opt_vars) if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all()
+    ]
+    if bad:
+        raise StageError(
+            f"checkpoint {path} holds NaN or inf weights; delete it and rerun `{rerun_hint}` to start over"
+        )
+    try:
+        model.set_weights(weights)
+        optimizer.build(model.trainable_variables)
+        if len(opt_vars) != len(optimizer.variables):
+            raise ValueError(f"{len(opt_vars)} optimizer variables, the optimizer has {len(optimizer.variables)}")
+        for var, value in zip(optimizer.variables, opt_vars):
+            var.assign(value)
+    except (ValueError, TypeError) as e:
+        raise StageError(
+            f"checkpoint {path} does not fit this model ({str(e)[:200]}); delete it and rerun `{rerun_hint}` "
+            "to start over"
+        ) from e
     return meta
 
 
 def check_finite(metrics: dict[str, float], where: str, ckpt: Path) -> None:
-    """Stop training on a NaN or inf loss; the last good checkpoint stays as it is."""
+    """Stop training on a NaN or inf loss; the last good checkpoint (if any) stays as it is."""
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
     if bad:
-        raise StageError(
-            f"{where}: non-finite {bad}; stopped. The last good checkpoint {ckpt} is kept; "
-            "lower --learning-rate and rerun"
+        kept = (
+            f"The last good checkpoint {ckpt} is kept"
+            if Path(ckpt).exists()
+            else f"No checkpoint was written yet ({ckpt} does not exist): training starts over"
         )
+        raise StageError(f"{where}: non-finite {bad}; stopped. {kept}; lower --learning-rate and rerun")
 
 
 def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:

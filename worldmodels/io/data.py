@@ -67,20 +67,26 @@ def _check_rollout(arrays: dict[str, np.ndarray], path: Path) -> None:
         raise ValueError(f"{path}: action or reward holds NaN or inf")
 
 
+def recollect_hint(path: Path) -> str:
+    """How to replace a bad rollout: delete it and rerun the exact command that collected it (recorded
+    in the directory's manifest.json)."""
+    from worldmodels.io.artifacts import recorded_command
+
+    cmd = recorded_command("rollouts", Path(path).parent.parent) or "python 01_generate_data.py (with the same flags)"
+    return f"delete it and rerun `{cmd}` to collect it again"
+
+
 def load_rollout(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Read and validate one rollout; a corrupt or malformed file raises StageError naming it."""
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as e:
-        raise StageError(
-            f"{path} is corrupt ({type(e).__name__}: {e}); delete it and rerun "
-            "`python 01_generate_data.py` with the same flags to collect it again"
-        ) from e
+        raise StageError(f"{path} is corrupt ({type(e).__name__}: {e}); {recollect_hint(path)}") from e
     try:
         _check_rollout(arrays, path)
     except ValueError as e:
-        raise StageError(f"{e}; delete it and rerun `python 01_generate_data.py` with the same flags") from e
+        raise StageError(f"{e}; {recollect_hint(path)}") from e
     if keys is not None:
         arrays = {k: arrays[k] for k in keys}
     return arrays
@@ -89,7 +95,7 @@ def load_rollout(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, n
 def inspect_rollout(path: Path) -> int:
     """Check a rollout's keys, dtypes and shapes from its headers alone (no decompression of the
     frames); return its length. A truncated or malformed file raises StageError naming it."""
-    fix = "delete it and rerun `python 01_generate_data.py` with the same flags"
+    fix = recollect_hint(path)
     try:
         with zipfile.ZipFile(path) as zf:
             headers = {}
@@ -228,7 +234,8 @@ def write_series(path: Path, part_files: list[Path], attrs: dict[str, str]) -> i
 
 
 def open_series(path: Path, hint: str):
-    """Open series.h5 read-only and check its keys; a StageError names the file and the fix."""
+    """Open series.h5 read-only and check it (keys, shapes that agree, episode boundaries, finite
+    values); a StageError names the file, what is wrong and the fix."""
     import h5py
 
     if not Path(path).exists():
@@ -237,11 +244,37 @@ def open_series(path: Path, hint: str):
         f = h5py.File(path, "r")
     except OSError as e:
         raise StageError(f"{path} is unreadable ({e}); delete it and rerun `{hint}`") from e
+    try:
+        problem = series_problem(f)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        problem = f"unreadable ({type(e).__name__}: {e})"
+    if problem:
+        f.close()
+        raise StageError(f"{path}: {problem}; delete it and rerun `{hint}`")
+    return f
+
+
+def series_problem(f, chunk: int = 1 << 16) -> str | None:
+    """What is wrong with an open series.h5 (None when it follows the contract)."""
     missing = [k for k in SERIES_KEYS if k not in f]
     if missing:
-        f.close()
-        raise StageError(f"{path} lacks {missing}; delete it and rerun `{hint}`")
-    return f
+        return f"lacks {missing}"
+    mu, n = f["mu"], len(f["mu"])
+    if mu.ndim != 2 or f["logvar"].shape != mu.shape:
+        return f"mu {mu.shape} and logvar {f['logvar'].shape} must both be [N,z]"
+    if f["action"].ndim != 2 or len(f["action"]) != n:
+        return f"action has shape {f['action'].shape}, want [{n},A]"
+    for k in ("reward", "terminated"):
+        if f[k].shape != (n,):
+            return f"{k} has shape {f[k].shape}, want [{n}]"
+    starts = f["episode_starts"][:]
+    if starts.ndim != 1 or len(starts) < 2 or starts[0] != 0 or starts[-1] != n or np.any(np.diff(starts) <= 0):
+        return "episode_starts must rise strictly from 0 to the number of steps"
+    for k in ("mu", "logvar", "action", "reward"):
+        for i in range(0, n, chunk):
+            if not np.all(np.isfinite(f[k][i : i + chunk])):
+                return f"{k} holds NaN or inf"
+    return None
 
 
 def rollouts_fingerprint(files: list[Path]) -> str:

@@ -1,40 +1,88 @@
-"""Loading a run's (or a shipped bundle's) models from disk, checked against each other.
+"""Loading a run's (or a shipped bundle's) models from disk, validated and checked against each other.
 
 One place for what stages 3-5 and the tools all need: V's and M's configs (with the checks that
-they belong together), the Keras V, the numpy agent (V-encoder, M, C) in a directory, and C's
-parameters. Every failure is a StageError that names the file and the command that fixes it.
+they belong together), their numpy weights, the Keras V, C's parameters, and the numpy agent (V-encoder,
+M, C) of a directory. Every failure is a StageError that names the file, what is wrong and the command
+that fixes it; `worldmodels check` runs the same validation (`validate_run`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from worldmodels.io.artifacts import Paths, StageError, fix_hint, read_json
+from worldmodels.io.validate import check_decoder, check_encoder, check_params, check_rnn, read_npz
+
+CONFIG_KEYS = {
+    "vision": {"env": str, "z_size": int, "kl_tolerance": (int, float), "fingerprint": str},
+    "memory": {"env": str, "z_size": int, "rnn_size": int, "num_mixtures": int, "fingerprint": str, "inputs": dict},
+    "controller": {"env": str, "inputs": str, "n_params": int, "z_size": int, "rnn_size": int, "outputs": int},
+}
+
+
+def _as_run(run_or_dir: Any) -> Any:
+    return run_or_dir if hasattr(run_or_dir, "data_dir") else SimpleNamespace(data_dir=Path(run_or_dir))
+
+
+def read_config(run: Any, part: str, name: str | None = None) -> dict:
+    """<data-dir>/<part>/config.json with the keys and types every reader relies on."""
+    run = _as_run(run)
+    path = Paths(run.data_dir).root / (name or part) / "config.json"
+    cfg = read_json(path, part, run)
+    if not isinstance(cfg, dict):
+        raise StageError(f"{path} does not hold a JSON object; rerun `{fix_hint(part, run)}`")
+    label = {"vision": "V", "memory": "M", "controller": "controller"}[part]
+    if getattr(run, "env", None) is not None and isinstance(cfg.get("env"), str) and cfg["env"] != run.env:
+        raise StageError(
+            f"{path.parent} holds a {label} for {cfg['env']!r}, not {run.env!r}; run `{fix_hint(part, run)}`"
+        )
+    for key, kind in CONFIG_KEYS[part].items():
+        if not isinstance(cfg.get(key), kind) or isinstance(cfg.get(key), bool):
+            raise StageError(
+                f"{path}: {key!r} is missing or not a {getattr(kind, '__name__', 'number')}; "
+                f"rerun `{fix_hint(part, run)}`"
+            )
+    return cfg
 
 
 def load_vision(run: Any, need_keras: bool = False) -> tuple[dict, Any]:
     """vision/config.json of `run` (a config.Run), checked to be for run.env, and the Keras V if asked."""
-    paths = Paths(run.data_dir)
-    cfg = read_json(paths.vision / "config.json", "vision", run)
-    if cfg.get("env") != run.env:
-        raise StageError(
-            f"{paths.vision} holds a V for {cfg.get('env')!r}, not {run.env!r}; run `{fix_hint('vision', run)}`"
-        )
+    cfg = read_config(run, "vision")
     if not need_keras:
         return cfg, None
     from worldmodels.models.vae import load_vae
 
-    return cfg, load_vae(paths.vision, cfg["z_size"], cfg["kl_tolerance"])
+    vision = Paths(run.data_dir).vision
+    try:
+        return cfg, load_vae(vision, cfg["z_size"], cfg["kl_tolerance"])
+    except StageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Keras and h5py raise many kinds for a bad weights file
+        raise StageError(
+            f"V's weights in {vision} are unreadable or do not fit z size {cfg['z_size']} "
+            f"({type(e).__name__}: {str(e)[:300]}); rerun `{fix_hint('vision', run)}`"
+        ) from e
+
+
+def load_encoder(run: Any, vision_cfg: dict) -> dict[str, np.ndarray]:
+    """V's numpy encoder (vision/encoder.npz), validated against vision/config.json."""
+    run = _as_run(run)
+    path = Paths(run.data_dir).vision / "encoder.npz"
+    fix = fix_hint("vision", run)
+    arrays = read_npz(path, fix)
+    check_encoder(arrays, path, fix, vision_cfg["z_size"])
+    return arrays
 
 
 def load_memory(run: Any, vision_cfg: dict) -> dict:
-    """memory/config.json of `run`, checked against V (same fingerprint and z size) and for its weights."""
+    """memory/config.json of `run`, checked against V (same fingerprint and z size)."""
     paths = Paths(run.data_dir)
-    mem = read_json(paths.memory / "config.json", "memory", run)
-    if mem["inputs"]["vision"] != vision_cfg["fingerprint"]:
+    mem = read_config(run, "memory")
+    if mem["inputs"].get("vision") != vision_cfg["fingerprint"]:
         raise StageError(
             f"{paths.memory} was trained on a series from another vision model; rerun "
             f"`{fix_hint('series', run)}` then `{fix_hint('memory', run)}`"
@@ -44,38 +92,103 @@ def load_memory(run: Any, vision_cfg: dict) -> dict:
             f"{paths.memory} has z size {mem['z_size']} but V has {vision_cfg['z_size']}; "
             f"rerun `{fix_hint('memory', run)}`"
         )
-    if not (paths.memory / "rnn.npz").exists() or not (paths.vision / "encoder.npz").exists():
-        raise StageError(f"weights missing in {paths.vision} or {paths.memory}; rerun stages 2 and 4")
     return mem
+
+
+def load_rnn(run: Any, mem_cfg: dict) -> dict[str, np.ndarray]:
+    """M's numpy weights (memory/rnn.npz), validated against memory/config.json."""
+    run = _as_run(run)
+    path = Paths(run.data_dir).memory / "rnn.npz"
+    fix = fix_hint("memory", run)
+    arrays = read_npz(path, fix)
+    check_rnn(arrays, path, fix, mem_cfg["z_size"], mem_cfg.get("action_dim"), mem_cfg["rnn_size"])
+    if int(arrays["num_mixtures"]) != mem_cfg["num_mixtures"]:
+        raise StageError(
+            f"{path} has {int(arrays['num_mixtures'])} mixtures, its config {mem_cfg['num_mixtures']}; rerun `{fix}`"
+        )
+    return arrays
 
 
 def load_controller(model_dir: Path, env: str, name: str = "controller") -> tuple[dict, np.ndarray]:
     """(controller/config.json, the chosen parameters float32 [n]) of the agent in `model_dir`."""
-    c_dir = Paths(Path(model_dir)).root / name
-    cfg = read_json(c_dir / "config.json", "controller")
-    if cfg.get("env") != env:
-        raise StageError(f"{c_dir} holds a controller for {cfg.get('env')!r}, not {env!r}")
-    best = c_dir / "best.npz"
-    if not best.exists():
-        raise StageError(f"{best} is missing; run `{fix_hint('controller')} --data-dir {model_dir}` first")
-    with np.load(best) as z:
-        params = np.asarray(z["params"], np.float32)
-    return cfg, params
+    run = SimpleNamespace(data_dir=Path(model_dir), env=env)
+    cfg = read_config(run, "controller", name)
+    best = Paths(Path(model_dir)).root / name / "best.npz"
+    fix = fix_hint("controller", SimpleNamespace(data_dir=Path(model_dir)))
+    arrays = read_npz(best, fix)
+    if "params" not in arrays:
+        raise StageError(f"{best} lacks 'params'; rerun `{fix}`")
+    check_params(arrays["params"], best, fix, cfg["n_params"])
+    return cfg, np.asarray(arrays["params"], np.float32)
+
+
+def load_agent_weights(model_dir: Path, env: str, name: str = "controller") -> dict:
+    """Every weight the numpy agent of `model_dir` needs, validated and checked against each other:
+    {"vision", "memory", "controller"} configs, {"encoder", "rnn"} arrays, "params"."""
+    run = SimpleNamespace(data_dir=Path(model_dir), env=env)
+    read_config(run, "controller", name)  # first: the controller is what is asked for (and its env)
+    v_cfg = read_config(run, "vision")
+    encoder = load_encoder(run, v_cfg)
+    m_cfg = load_memory(run, v_cfg)
+    rnn = load_rnn(run, m_cfg)
+    c_cfg, params = load_controller(model_dir, env, name)
+    c_path = Paths(Path(model_dir)).root / name / "config.json"
+    if (c_cfg["z_size"], c_cfg["rnn_size"]) != (v_cfg["z_size"], m_cfg["rnn_size"]):
+        raise StageError(
+            f"{c_path} is a controller for z size {c_cfg['z_size']} and {c_cfg['rnn_size']} LSTM units, but V and M "
+            f"here have {v_cfg['z_size']} and {m_cfg['rnn_size']}; rerun `{fix_hint('controller', run)}`"
+        )
+    return {"vision": v_cfg, "memory": m_cfg, "controller": c_cfg, "encoder": encoder, "rnn": rnn, "params": params}
 
 
 def load_agent(model_dir: Path, env: str):
     """The trained agent in `model_dir` (vision/, memory/, controller/) as a numpy Agent (no TensorFlow)."""
     from worldmodels.envs.registry import get_spec
-    from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
+    from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN
 
-    paths = Paths(Path(model_dir))
-    cfg, params = load_controller(model_dir, env)
+    w = load_agent_weights(model_dir, env)
     spec = get_spec(env)
     return Agent(
-        NumpyEncoder(load_npz(paths.vision / "encoder.npz")),
-        NumpyMDNRNN(load_npz(paths.memory / "rnn.npz")),
-        params,
-        cfg["inputs"],
+        NumpyEncoder(w["encoder"]),
+        NumpyMDNRNN(w["rnn"]),
+        w["params"],
+        w["controller"]["inputs"],
         spec.map_actions,
         spec.controller_outputs,
     )
+
+
+def validate_run(model_dir: Path) -> list[str]:
+    """Every problem the loaders would find in the models of `model_dir` (empty when all load)."""
+    run = SimpleNamespace(data_dir=Path(model_dir))
+    paths, problems = Paths(Path(model_dir)), []
+
+    def attempt(fn):
+        try:
+            return fn()
+        except StageError as e:
+            problems.append(str(e))
+            return None
+
+    v_cfg = attempt(lambda: read_config(run, "vision")) if paths.vision.is_dir() else None
+    if v_cfg is not None:
+        attempt(lambda: load_encoder(run, v_cfg))
+        if (paths.vision / "decoder.npz").exists() and not (paths.vision / "vae.weights.h5").exists():
+            dec = paths.vision / "decoder.npz"
+            attempt(
+                lambda: check_decoder(
+                    read_npz(dec, fix_hint("vision", run)), dec, fix_hint("vision", run), v_cfg["z_size"]
+                )
+            )
+    m_cfg = attempt(lambda: read_config(run, "memory")) if paths.memory.is_dir() else None
+    if m_cfg is not None:
+        attempt(lambda: load_rnn(run, m_cfg))
+        if v_cfg is not None:
+            attempt(lambda: load_memory(run, v_cfg))
+    if paths.controller.is_dir():
+        c_cfg = attempt(lambda: read_config(run, "controller"))
+        if c_cfg is not None:
+            attempt(lambda: load_controller(Path(model_dir), c_cfg["env"]))
+            if v_cfg is not None and m_cfg is not None:
+                attempt(lambda: load_agent_weights(Path(model_dir), c_cfg["env"]))
+    return list(dict.fromkeys(problems))

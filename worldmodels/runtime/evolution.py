@@ -26,9 +26,15 @@ def load_state(path: Path) -> dict[str, Any] | None:
         return None
     try:
         with open(path, "rb") as fh:
-            return pickle.load(fh)
+            state = pickle.load(fh)
     except Exception as e:  # noqa: BLE001 - any unreadable state gets the same advice
         raise StageError(f"CMA-ES state {path} is unreadable ({e}); delete it to start stage 5 over") from e
+    keys = ("es", "generation", "best_params", "best_reward", "history", "settings", "wall_s")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise StageError(f"CMA-ES state {path} lacks parts of the state; delete it to start stage 5 over")
+    if state["generation"] > 0 and not np.isfinite(np.asarray(state["best_params"], np.float64)).all():
+        raise StageError(f"CMA-ES state {path} holds NaN or inf parameters; delete it to start stage 5 over")
+    return state
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:

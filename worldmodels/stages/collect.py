@@ -8,7 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from worldmodels.config import CollectConfig, Run
-from worldmodels.io.artifacts import Paths, StageError, clean_temporaries, fault_point, read_json, write_json
+from worldmodels.io.artifacts import (
+    SCRIPTS,
+    Paths,
+    StageError,
+    clean_temporaries,
+    command_line,
+    fault_point,
+    one_writer,
+    read_json,
+    write_json,
+)
 from worldmodels.io.data import save_rollout
 from worldmodels.io.seeding import train_seed
 from worldmodels.runtime.pool import TaskPool
@@ -72,6 +82,7 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     return len(frames)
 
 
+@one_writer("collect", "rollouts")
 def generate_data(args: Run, cfg: CollectConfig) -> Path:
     """Collect cfg.episodes episodes, skipping those already on disk. Returns the rollouts dir."""
     from worldmodels.envs.registry import get_spec
@@ -82,14 +93,12 @@ def generate_data(args: Run, cfg: CollectConfig) -> Path:
     out_dir = Paths(args.data_dir).rollouts
     cfg_dict = {"max_steps": cfg.max_steps, "policy": cfg.policy, "fast_env": cfg.fast_env}
     if cfg.policy == "controller":
-        agent_paths = Paths(Path(cfg.agent_dir))
-        for f in (
-            agent_paths.vision / "encoder.npz",
-            agent_paths.memory / "rnn.npz",
-            agent_paths.controller / "best.npz",
-        ):
-            if not f.exists():
-                raise StageError(f"--policy controller: {f} is missing; train that agent first (stages 2-5)")
+        from worldmodels.models.loading import load_agent_weights
+
+        try:
+            load_agent_weights(Path(cfg.agent_dir), args.env)  # validated here: workers load it as it is
+        except StageError as e:
+            raise StageError(f"--policy controller --agent-dir {cfg.agent_dir}: {e}") from e
         cfg_dict.update(agent_dir=str(Path(cfg.agent_dir).resolve()), explore=cfg.explore)
     manifest = out_dir / "manifest.json"
     if manifest.exists():
@@ -106,7 +115,14 @@ def generate_data(args: Run, cfg: CollectConfig) -> Path:
     # Written before collecting, so a killed run's episodes are never mixed with other settings'.
     write_json(
         manifest,
-        {"env": args.env, "preset": args.preset, "seed": args.seed, "collect": cfg_dict, "episodes": cfg.episodes},
+        {
+            "env": args.env,
+            "preset": args.preset,
+            "seed": args.seed,
+            "collect": cfg_dict,
+            "episodes": cfg.episodes,
+            "command": command_line(SCRIPTS["rollouts"], args),
+        },
     )
     todo = [i for i in range(cfg.episodes) if not (out_dir / rollout_name(args.seed, i)).exists()]
     log.info(

@@ -17,19 +17,22 @@ import numpy as np
 from worldmodels.config import ControllerConfig, Run
 from worldmodels.envs.registry import get_spec
 from worldmodels.io.artifacts import (
+    SCRIPTS,
     Paths,
     StageError,
     arrays_digest,
     atomic_path,
     clean_temporaries,
+    command_line,
     fix_hint,
+    one_writer,
     read_json,
     write_json,
 )
 from worldmodels.io.checkpoints import write_metrics_csv
 from worldmodels.io.seeding import eval_seeds, train_seed
 from worldmodels.models import controller as ctrl
-from worldmodels.models.loading import load_memory, load_vision
+from worldmodels.models.loading import load_encoder, load_memory, load_rnn, load_vision
 from worldmodels.runtime.evolution import run_cmaes
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import evaluate_task, init_worker
@@ -46,10 +49,10 @@ class Dream:
 
     def __init__(self, args: Run, mem: dict, cfg: ControllerConfig, spec):
         from worldmodels.io.data import open_series
-        from worldmodels.models.numpy_agent import NumpyMDNRNN, load_npz
+        from worldmodels.models.numpy_agent import NumpyMDNRNN
 
         paths = Paths(args.data_dir)
-        self.rnn = NumpyMDNRNN(load_npz(paths.memory / "rnn.npz"))
+        self.rnn = NumpyMDNRNN(load_rnn(args, mem))
         with open_series(paths.series, fix_hint("series", args)) as f:
             if str(f.attrs.get("fingerprint")) != mem["inputs"]["series"]:
                 raise StageError(
@@ -150,12 +153,17 @@ class _Search:
         """After each generation: validate (every cfg.eval_every), then best.npz, the log and config.json."""
         if self.cfg.eval_every and state["generation"] % self.cfg.eval_every == 0:
             self.validate(state)
+        self.write_chosen(state)
+        row = state["history"][-1]
+        self.tb.scalars("es", {k: v for k, v in row.items() if k != "generation"}, row["generation"])
+
+    def write_chosen(self, state: dict) -> None:
+        """best.npz (the chosen controller), generations.csv and config.json from the CMA-ES state; also
+        run when a finished search is rerun, so a damaged best.npz is rewritten, never reported as written."""
         chosen = np.asarray(state.get("val_params", state["best_params"]), np.float32)
         with atomic_path(self.out / "best.npz") as tmp:
             np.savez(tmp, params=chosen, mean=np.asarray(state["mean_params"], np.float32))
         write_metrics_csv(self.out / "generations.csv", state["history"])
-        row = state["history"][-1]
-        self.tb.scalars("es", {k: v for k, v in row.items() if k != "generation"}, row["generation"])
         write_json(
             self.out / "config.json",
             {
@@ -197,12 +205,15 @@ class _Search:
         log.info("held-out real score over %d episodes: %.1f +- %.1f", len(scores), scores.mean(), scores.std())
 
 
+@one_writer(lambda cfg: cfg.name, "controller")
 def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     """Run CMA-ES in the real env or the dream (resuming if a state exists), then score the chosen
     controller on held-out episodes (of the real env, and of the dream when trained there)."""
     paths, out = Paths(run.data_dir), run.data_dir / cfg.name
     vision_cfg, _ = load_vision(run)
     mem = load_memory(run, vision_cfg)
+    load_encoder(run, vision_cfg)  # validated here: the workers load it as it is
+    load_rnn(run, mem)
     spec = get_spec(run.env)
     n_in = ctrl.input_size(vision_cfg["z_size"], mem["rnn_size"], cfg.inputs)
     n_params = n_in * spec.controller_outputs + spec.controller_outputs
@@ -222,6 +233,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
         **{"trained_in": cfg.train_in, "temperature": cfg.temperature, "renderer": spec.renderer(cfg.fast_env)},
         **{"z_size": vision_cfg["z_size"], "rnn_size": mem["rnn_size"], "outputs": spec.controller_outputs},
         "n_params": n_params,
+        "command": command_line(SCRIPTS["controller"], run),
         "config": asdict(cfg),
         "inputs_fingerprints": {"vision": vision_cfg["fingerprint"], "memory": mem["fingerprint"]},
     }
@@ -235,6 +247,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
         )
         if state["generation"] == 0:
             raise StageError("no generation ran; --generations must be positive")
+        search.write_chosen(state)
         search.final_score(state)
     random_path = run.data_dir / "evaluate_random.json"
     random = read_json(random_path, "controller") if random_path.exists() else {}

@@ -16,13 +16,16 @@ from tqdm import tqdm
 
 from worldmodels.config import MemoryConfig, Run
 from worldmodels.io.artifacts import (
+    SCRIPTS,
     Paths,
     StageError,
     arrays_digest,
     atomic_path,
     clean_temporaries,
+    command_line,
     fault_point,
     fix_hint,
+    one_writer,
     write_json,
 )
 from worldmodels.io.checkpoints import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
@@ -124,7 +127,9 @@ def _train(run: Run, cfg: MemoryConfig, f, train_eps, val_eps, settings: dict):
     ckpt_path = out / "checkpoint.npz"
     meta = {"step": 0, "history": [], "wall_s": 0.0}
     if ckpt_path.exists():
-        meta = load_checkpoint(ckpt_path, model, optimizer, settings, fix_hint("memory", run))
+        meta = load_checkpoint(
+            ckpt_path, model, optimizer, settings, fix_hint("memory", run), ("step", "history", "wall_s")
+        )
         log.info("resuming from %s at step %d", ckpt_path, meta["step"])
     out.mkdir(parents=True, exist_ok=True)
     clean_temporaries(out)
@@ -169,6 +174,7 @@ def _export(run: Run, cfg: MemoryConfig, model, meta: dict, vision_cfg: dict, se
         {
             "kind": "mdnrnn",
             **{"env": run.env, "preset": run.preset, "seed": run.seed},
+            "command": command_line(SCRIPTS["memory"], run),
             **{"z_size": z_size, "action_dim": action_dim},
             **{"rnn_size": cfg.rnn_size, "num_mixtures": cfg.num_mixtures, "steps": meta["step"]},
             "config": asdict(cfg),
@@ -183,6 +189,7 @@ def _export(run: Run, cfg: MemoryConfig, model, meta: dict, vision_cfg: dict, se
     return arrays
 
 
+@one_writer("memory", "memory")
 def train_rnn(run: Run, cfg: MemoryConfig) -> Path:
     """Train (or resume training) the MDN-RNN; returns the memory directory."""
     paths = Paths(run.data_dir)

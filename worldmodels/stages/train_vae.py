@@ -17,13 +17,16 @@ from tqdm import tqdm
 
 from worldmodels.config import Run, VisionConfig
 from worldmodels.io.artifacts import (
+    SCRIPTS,
     Paths,
     StageError,
     arrays_digest,
     atomic_path,
     clean_temporaries,
+    command_line,
     fault_point,
     fix_hint,
+    one_writer,
     write_json,
 )
 from worldmodels.io.checkpoints import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
@@ -40,6 +43,7 @@ from worldmodels.io.plots import save_image_grid
 log = logging.getLogger(__name__)
 
 
+META_KEYS = ("epoch", "history", "wall_s")
 MAX_ROLLBACKS = 3
 DIVERGENCE_FACTOR = 3.0
 
@@ -90,7 +94,9 @@ class _Training:
         self.total_frames = sum(inspect_rollout(f) for f in self.train_files)
 
     def load_checkpoint(self) -> dict:
-        return load_checkpoint(self.ckpt_path, self.vae, self.optimizer, self.settings, fix_hint("vision", self.run))
+        return load_checkpoint(
+            self.ckpt_path, self.vae, self.optimizer, self.settings, fix_hint("vision", self.run), META_KEYS
+        )
 
 
 def _build_model(cfg: VisionConfig):
@@ -267,6 +273,7 @@ def _export(t: _Training) -> None:
             "env": t.run.env,
             "preset": t.run.preset,
             "seed": t.run.seed,
+            "command": command_line(SCRIPTS["vision"], t.run),
             "z_size": cfg.z_size,
             "kl_tolerance": cfg.kl_tolerance,
             "epochs": t.meta["epoch"],
@@ -283,6 +290,7 @@ def _export(t: _Training) -> None:
     )
 
 
+@one_writer("vision", "vision")
 def train_vae(run: Run, cfg: VisionConfig) -> Path:
     """Train (or resume training) V; returns the vision directory."""
     t = _Training(run, cfg)

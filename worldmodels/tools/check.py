@@ -15,7 +15,8 @@ import numpy as np
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.cli import parse_tool
 from worldmodels.io.artifacts import StageError
-from worldmodels.io.data import SERIES_KEYS, inspect_rollout, load_rollout
+from worldmodels.io.data import inspect_rollout, load_rollout, series_problem
+from worldmodels.models.loading import validate_run
 
 
 def check_data_dir(root: Path, deep: bool = False) -> list[str]:
@@ -42,27 +43,23 @@ def check_data_dir(root: Path, deep: bool = False) -> list[str]:
 
         try:
             with h5py.File(series, "r") as h:
-                missing = [k for k in SERIES_KEYS if k not in h]
-                if missing:
-                    errors.append(f"{series}: missing {missing}")
-                else:
-                    n, starts = len(h["mu"]), h["episode_starts"][:]
-                    if starts[0] != 0 or starts[-1] != n or np.any(np.diff(starts) <= 0):
-                        errors.append(f"{series}: episode_starts must rise from 0 to N")
-                    for k in ("logvar", "action", "reward", "terminated"):
-                        if len(h[k]) != n:
-                            errors.append(f"{series}: {k} has {len(h[k])} rows, mu has {n}")
-        except OSError as e:
+                problem = series_problem(h)
+            if problem:
+                errors.append(f"{series}: {problem}")
+        except (OSError, KeyError, ValueError) as e:
             errors.append(f"{series}: unreadable ({e})")
+    errors += validate_run(root)  # V, M and C: configs, weights, and that they fit each other
     for part in ("vision", "memory", "controller"):
         d = root / part
-        if d.is_dir():
+        if d.is_dir() and (d / "config.json").exists():
             try:
                 cfg = json.loads((d / "config.json").read_text())
                 if "fingerprint" not in cfg:
                     errors.append(f"{d}/config.json: no fingerprint")
             except (OSError, ValueError) as e:
                 errors.append(f"{d}/config.json: {e}")
+        elif d.is_dir() and not list(d.glob(".lock-*")):
+            errors.append(f"{d}/config.json is missing: the stage did not finish; rerun it")
     ev = root / "controller" / "eval.json"
     if ev.exists():
         try:

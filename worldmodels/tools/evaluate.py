@@ -23,8 +23,8 @@ import numpy as np
 from worldmodels.cli import SCORING_FLAGS, parse_tool, report_errors
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.envs.registry import get_spec
-from worldmodels.io.artifacts import Paths, write_json
-from worldmodels.models.loading import load_controller
+from worldmodels.io.artifacts import Paths, ensure_writable, write_json
+from worldmodels.models.loading import load_agent_weights
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import evaluate_task, init_random_worker, init_worker, random_policy_task
 
@@ -51,7 +51,8 @@ def evaluate(
             results = pool.map(random_policy_task, [(s, max_steps) for s in seeds], desc="episodes")
     else:
         paths = Paths(model_dir)
-        cfg, params = load_controller(model_dir, env)
+        weights = load_agent_weights(model_dir, env)  # validated here: the workers load the files as they are
+        cfg, params = weights["controller"], weights["params"]
         init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
         with TaskPool(workers, init_worker, init, ray_address) as pool:
             results = pool.map(evaluate_task, [(params, s, max_steps, 0) for s in seeds], desc="episodes")
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or run.data_dir / f"evaluate_{a.policy}.json"
 
     def body():
+        ensure_writable(out.parent)  # before any episode is played
         result = evaluate(
             run.env,
             run.data_dir,

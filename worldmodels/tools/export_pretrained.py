@@ -15,23 +15,28 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from worldmodels import paper
-from worldmodels.io.artifacts import Paths, StageError, atomic_path, read_json, write_json
+from worldmodels.io.artifacts import Paths, StageError, atomic_path, ensure_writable, read_json, write_json
 
 
 def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
-    from worldmodels.models.vae import export_decoder, load_vae
+    from worldmodels.models.loading import load_agent_weights, load_vision, read_config
+    from worldmodels.models.vae import export_decoder
 
-    src = Paths(data_dir)
-    v_cfg = read_json(src.vision / "config.json", "vision")
-    c_cfg = read_json(src.controller / "config.json", "controller")
-    ev = read_json(src.controller / "eval.json", "controller")
-    for f in (src.vision / "encoder.npz", src.memory / "rnn.npz", src.controller / "best.npz"):
-        if not f.exists():
-            raise StageError(f"{f} is missing: finish the run (stages 2-5) before exporting it")
+    src, data_dir = Paths(data_dir), Path(data_dir)
+    env = read_config(data_dir, "controller")["env"]
+    weights = load_agent_weights(data_dir, env)  # every model validated before anything is written
+    v_cfg, c_cfg = weights["vision"], weights["controller"]
+    _, vae = load_vision(SimpleNamespace(data_dir=data_dir, env=env), need_keras=True)
+    ev = read_json(src.controller / "eval.json", "controller", SimpleNamespace(data_dir=data_dir))
+    scores = ev.get("real", {}).get("scores") if isinstance(ev.get("real"), dict) else None
+    if not scores or not np.all(np.isfinite(scores)):
+        raise StageError(f"{src.controller / 'eval.json'} holds no finite held-out scores; rerun stage 5 to score it")
+    ensure_writable(out)
     dst = Paths(out)
     for d in (dst.vision, dst.memory, dst.controller):
         d.mkdir(parents=True, exist_ok=True)
@@ -49,26 +54,30 @@ def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
         if f.exists():
             with atomic_path(d / f.name) as tmp:
                 shutil.copyfile(f, tmp)
-    with np.load(src.controller / "best.npz") as z:
-        params = z["params"]
     with atomic_path(dst.controller / "best.npz") as tmp:
-        np.savez(tmp, params=params)
-    vae = load_vae(src.vision, v_cfg["z_size"], v_cfg["kl_tolerance"])
+        np.savez(tmp, params=weights["params"])
     with atomic_path(dst.vision / "decoder.npz") as tmp:
         np.savez_compressed(tmp, **export_decoder(vae))
-    timings = json.loads((data_dir / "timings.json").read_text()) if (data_dir / "timings.json").exists() else []
+    timings = _optional_json(data_dir / "timings.json") or []
     rounds_md = data_dir.parent / "rounds.md"  # a round of `worldmodels.tools.iterate`: its stages and the history
     if not timings and (data_dir / "round.json").exists():
         secs = json.loads((data_dir / "round.json").read_text()).get("seconds", {})
         timings = [{"stage": f"{k} (this round)", "seconds": v} for k, v in secs.items()]
     write_json(out / "timings.json", timings)
     rnd = data_dir / "evaluate_random.json"
-    random = json.loads(rnd.read_text()) if rnd.exists() else None
+    random = _optional_json(rnd)
     history = rounds_md.read_text() if (data_dir / "round.json").exists() and rounds_md.exists() else None
-    (out / "MODEL_CARD.md").write_text(
-        model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history)
-    )
+    with atomic_path(out / "MODEL_CARD.md") as tmp:
+        tmp.write_text(model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history))
     return out
+
+
+def _optional_json(path: Path):
+    """A JSON file's content, or None when it is missing or unreadable (optional extras of a card)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def eval_renderer(record: dict, c_cfg: dict | None = None) -> str:

@@ -33,7 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from worldmodels.cli import build_parser as build_cli_parser
-from worldmodels.cli import parse_tool, report_errors
+from worldmodels.cli import parse_tool, report_errors, require
 from worldmodels.config import Run, make_stage_config
 from worldmodels.io.artifacts import StageError, atomic_path, read_json, write_json
 
@@ -247,8 +247,12 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     run, a = parse_tool(p, argv)
-    if a.rounds <= 0 or a.episodes < 0 or not 0 <= a.explore <= 1 or a.curiosity < 0:
-        p.error("--rounds must be positive, --episodes and --curiosity >= 0, --explore in [0, 1]")
+    require(p, "--rounds", a.rounds, "positive")
+    require(p, "--episodes", a.episodes, ">= 0")
+    require(p, "--explore", a.explore, "probability")
+    require(p, "--curiosity", a.curiosity, ">= 0")
+    if a.generations:
+        require(p, "--generations", a.generations, "positive")
     root = run.data_dir / "rounds"
     rows = []
 

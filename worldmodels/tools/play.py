@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from worldmodels.cli import build_parser as build_cli_parser
-from worldmodels.cli import parse_tool, report_errors
-from worldmodels.io.artifacts import Paths, atomic_path, fix_hint, read_json
-from worldmodels.models.loading import load_agent, load_controller
+from worldmodels.cli import parse_tool, report_errors, require
+from worldmodels.io.artifacts import Paths, atomic_path, ensure_writable, fix_hint
+from worldmodels.models.loading import load_agent, load_agent_weights
 
 log = logging.getLogger(__name__)
 SCALE = 4
@@ -104,15 +105,15 @@ def play_dream(model_dir: Path, env: str, seeds: list[int], temperature: float, 
     from worldmodels.models import controller as ctrl
     from worldmodels.models.dream import DreamEnv
     from worldmodels.models.memory.calibration import memory_done_bias
-    from worldmodels.models.numpy_agent import load_npz
 
     paths, spec = Paths(model_dir), get_spec(env)
-    c_cfg, params = load_controller(model_dir, env)
+    weights = load_agent_weights(model_dir, env)
+    c_cfg, params = weights["controller"], weights["params"]
     with open_series(paths.series, fix_hint("series")) as f:
         starts = f["episode_starts"][:-1]
         init_mu, init_lv = f["mu"][starts], f["logvar"][starts]
-    rnn_weights = load_npz(paths.memory / "rnn.npz")
-    done_bias = memory_done_bias(read_json(paths.memory / "config.json", "memory"))
+    rnn_weights = weights["rnn"]
+    done_bias = memory_done_bias(weights["memory"])
     denv = DreamEnv(rnn_weights, init_mu, init_lv, spec.action_dim, temperature, max_steps, done_bias=done_bias)
     n_in = ctrl.input_size(init_mu.shape[1], denv.rnn.units, c_cfg["inputs"])
     w, b = ctrl.unflatten(params, n_in, spec.controller_outputs)
@@ -171,11 +172,11 @@ def play(
     fast: bool,
 ) -> tuple[Path, list[float], int]:
     """Run and record `episodes` episodes on env seeds first_seed..; returns (video path, scores, frames written)."""
-    from worldmodels.models.vae import decode_uint8, load_vae
+    from worldmodels.models.loading import load_agent_weights, load_vision
+    from worldmodels.models.vae import decode_uint8
 
-    v_cfg = read_json(Paths(model_dir).vision / "config.json", "vision")
-    load_controller(model_dir, env)  # fail on a missing or foreign controller before loading V
-    vae = load_vae(Paths(model_dir).vision, v_cfg["z_size"], v_cfg["kl_tolerance"])
+    load_agent_weights(model_dir, env)  # fail on anything missing, damaged or foreign before loading V
+    _, vae = load_vision(SimpleNamespace(data_dir=Path(model_dir), env=env), need_keras=True)
 
     def decode(z):
         return decode_uint8(vae, z)
@@ -214,10 +215,11 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     run, a = parse_tool(p, argv)
-    if a.fps <= 0 or a.temperature < 0:
-        p.error("--fps must be positive, --temperature >= 0")
+    require(p, "--fps", a.fps, "positive")
+    require(p, "--temperature", a.temperature, ">= 0")
 
     def body():
+        ensure_writable(a.video.parent)  # before any episode is played
         out, scores, n = play(
             run.env,
             run.data_dir,

@@ -91,9 +91,10 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     args, cfg, ns = parse("controller", __doc__, argv, _extra, prog="worldmodels sweep-temperature")
-    if any(t < 0 for t in ns.temperatures):
-        print("error: temperatures must be >= 0", file=sys.stderr)
-        return 2
+    for t in ns.temperatures:
+        if t < 0:
+            print(f"worldmodels sweep-temperature: error: --temperatures must be >= 0, got {t}", file=sys.stderr)
+            return 2
     run_stage(lambda: sweep(args, cfg, ns.temperatures))
     return 0
 
