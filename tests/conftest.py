@@ -129,26 +129,38 @@ def scripts():
     return Scripts()
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
+def make_tiny_run(root: Path, z_size: int = 8, rnn_size: int = 16) -> Path:
     """A complete tiny CarRacing run made in-process by the real stage functions on smooth fake
-    frames (stages 2-4), with C trained by two CMA-ES generations in the real env (stage 5, one
-    worker). Tests copy it before changing anything (see `run_copy`)."""
+    frames (stages 2-4), with C trained by one CMA-ES generation in the real env (stage 5, one worker)."""
     from worldmodels.config import Run, make_stage_config
     from worldmodels.stages.encode import encode_rollouts
     from worldmodels.stages.train_controller import train_controller
     from worldmodels.stages.train_rnn import train_rnn
     from worldmodels.stages.train_vae import train_vae
 
-    root = tmp_path_factory.mktemp("tiny_run") / "carracing"
     write_smooth_rollouts(root, episodes=4, T=40)
     run = Run(env="carracing", preset="tiny", data_dir=root, seed=0, workers=1)
-    train_vae(run, make_stage_config("vision", "carracing", "tiny", {"epochs": 1}))
+    as_typed = ("--preset", "tiny", "--data-dir", str(root), "--epochs", "1", "--z-size", str(z_size))
+    vision = make_stage_config("vision", "carracing", "tiny", {"epochs": 1, "z_size": z_size})
+    train_vae(Run("carracing", "tiny", root, 0, 1, argv=as_typed), vision)  # as if typed: its command is recorded
     encode_rollouts(run, make_stage_config("encode", "carracing", "tiny"))
-    train_rnn(run, make_stage_config("memory", "carracing", "tiny", {"steps": 10}))
+    train_rnn(run, make_stage_config("memory", "carracing", "tiny", {"steps": 10, "rnn_size": rnn_size}))
     overrides = {"generations": 1, "eval_episodes": 1, "eval_max_steps": 20, "max_steps": 20, "eval_every": 0}
     train_controller(run, make_stage_config("controller", "carracing", "tiny", overrides))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A complete tiny run (make_tiny_run, z 8, LSTM 16). Tests copy it before changing anything
+    (see `run_copy`)."""
+    return make_tiny_run(tmp_path_factory.mktemp("tiny_run") / "carracing")
+
+
+@pytest.fixture(scope="session")
+def other_tiny_run(tmp_path_factory):
+    """Another complete tiny run with other sizes (z 4, LSTM 8): its files are 'from another run'."""
+    return make_tiny_run(tmp_path_factory.mktemp("other_run") / "carracing", z_size=4, rnn_size=8)
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
-from worldmodels.io.artifacts import Paths, StageError
+from worldmodels.io.artifacts import StageError
 from worldmodels.io.seeding import eval_seeds
 
 CONSTANT_ACTIONS = {
@@ -28,19 +27,14 @@ CONSTANT_ACTIONS = {
 
 def dream_survival(data_dir: Path, action: np.ndarray, episodes: int, temperature: float, max_steps: int):
     """(total reward [N], steps [N]) of a constant action in M's dream."""
-    from worldmodels.io.artifacts import fix_hint
-    from worldmodels.io.data import open_series
     from worldmodels.models.dream import dream_rollouts
-    from worldmodels.models.loading import load_rnn, read_config
+    from worldmodels.models.loading import load_dream_starts, load_rnn, read_config
     from worldmodels.models.memory.calibration import memory_done_bias
     from worldmodels.models.numpy_agent import NumpyMDNRNN
 
-    paths = Paths(data_dir)
     mem = read_config(data_dir, "memory")
     rnn = NumpyMDNRNN(load_rnn(data_dir, mem))
-    with open_series(paths.series, fix_hint("series", SimpleNamespace(data_dir=Path(data_dir)))) as f:
-        starts = f["episode_starts"][:-1]
-        mu, lv = f["mu"][starts], f["logvar"][starts]  # only the first frames, not the whole series
+    mu, lv = load_dream_starts(data_dir, mem)  # only the first frames, not the whole series
     idx = np.arange(episodes) % len(mu)
     z_size = mu.shape[1]
     # A controller on [z] with zero weights and bias = the action; the identity maps it unchanged.

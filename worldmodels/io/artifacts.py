@@ -107,9 +107,19 @@ def recorded_command(artifact: str, data_dir: Path) -> str | None:
     record = Path(data_dir) / RECORDS.get(artifact, "-")
     try:
         cmd = json.loads(record.read_text()).get("command")
-    except (OSError, ValueError, AttributeError):
+        argv = shlex.split(cmd)
+    except (OSError, ValueError, AttributeError, TypeError):
         return None
-    return cmd if isinstance(cmd, str) and cmd.startswith("python ") else None
+    if len(argv) < 2 or argv[0] != "python":
+        return None
+    # The directory may have been moved or copied since: point the command at where it is now.
+    for flag in ("--data-dir", "--model-dir"):
+        if flag in argv[:-1]:
+            argv[argv.index(flag) + 1] = str(data_dir)
+            break
+    else:
+        argv += ["--data-dir", str(data_dir)]
+    return shlex.join(argv)
 
 
 def fix_hint(artifact: str, args: Any = None) -> str:

@@ -92,7 +92,7 @@ def load_rollout(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, n
     return arrays
 
 
-def inspect_rollout(path: Path) -> int:
+def inspect_rollout(path: Path, action_dim: int | None = None) -> int:
     """Check a rollout's keys, dtypes and shapes from its headers alone (no decompression of the
     frames); return its length. A truncated or malformed file raises StageError naming it."""
     fix = recollect_hint(path)
@@ -123,17 +123,30 @@ def inspect_rollout(path: Path) -> int:
             raise StageError(f"{path}: {k} dtype {dtype}, want {np.dtype(dt)}; {fix}")
         if not shape or shape[0] != T:
             raise StageError(f"{path}: {k} has shape {shape}, obs has {T} steps; {fix}")
+    if len(headers["action"][0]) != 2 or (action_dim is not None and headers["action"][0][1] != action_dim):
+        want = f"[{T},{action_dim}]" if action_dim is not None else "[T,A]"
+        raise StageError(f"{path}: action has shape {headers['action'][0]}, want {want} (another env's?); {fix}")
+    try:  # the small arrays are cheap to read whole: no NaN or inf in them
+        with np.load(path) as z:
+            finite = np.isfinite(z["action"]).all() and np.isfinite(z["reward"]).all()
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise StageError(f"{path} is corrupt ({type(e).__name__}: {e}); {fix}") from e
+    if not finite:
+        raise StageError(f"{path}: action or reward holds NaN or inf; {fix}")
     return int(T)
 
 
-def rollout_files(rollout_dir: Path, hint: str = "python 01_generate_data.py") -> list[Path]:
-    """Sorted rollout files, or a StageError when there are none."""
+def rollout_files(
+    rollout_dir: Path, hint: str = "python 01_generate_data.py", action_dim: int | None = None
+) -> list[Path]:
+    """Sorted rollout files, each checked from its headers (and for `action_dim` when given), or a
+    StageError when there are none or one is bad."""
     files = sorted(Path(rollout_dir).glob("*.npz")) if Path(rollout_dir).is_dir() else []
     files = [f for f in files if not f.name.startswith(".")]
     if not files:
         raise StageError(f"no rollouts in {rollout_dir}; run `{hint}` first")
     for f in files:
-        inspect_rollout(f)
+        inspect_rollout(f, action_dim)
     return files
 
 

@@ -41,11 +41,14 @@ def read_config(run: Any, part: str, name: str | None = None) -> dict:
             f"{path.parent} holds a {label} for {cfg['env']!r}, not {run.env!r}; run `{fix_hint(part, run)}`"
         )
     for key, kind in CONFIG_KEYS[part].items():
-        if not isinstance(cfg.get(key), kind) or isinstance(cfg.get(key), bool):
+        v = cfg.get(key)
+        if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, float) and not np.isfinite(v)):
             raise StageError(
-                f"{path}: {key!r} is missing or not a {getattr(kind, '__name__', 'number')}; "
+                f"{path}: {key!r} is missing or not a finite {getattr(kind, '__name__', 'number')}; "
                 f"rerun `{fix_hint(part, run)}`"
             )
+        if kind is int and v <= 0:
+            raise StageError(f"{path}: {key!r} is {v}, want a positive size; rerun `{fix_hint(part, run)}`")
     return cfg
 
 
@@ -84,12 +87,14 @@ def load_memory(run: Any, vision_cfg: dict) -> dict:
     mem = read_config(run, "memory")
     if mem["inputs"].get("vision") != vision_cfg["fingerprint"]:
         raise StageError(
-            f"{paths.memory} was trained on a series from another vision model; rerun "
+            f"{paths.memory} was trained on a series from another vision model than {paths.vision / 'config.json'}; "
+            "rerun "
             f"`{fix_hint('series', run)}` then `{fix_hint('memory', run)}`"
         )
     if mem["z_size"] != vision_cfg["z_size"]:
         raise StageError(
-            f"{paths.memory} has z size {mem['z_size']} but V has {vision_cfg['z_size']}; "
+            f"{paths.memory} has z size {mem['z_size']} but V has {vision_cfg['z_size']} "
+            f"({paths.vision / 'config.json'}); "
             f"rerun `{fix_hint('memory', run)}`"
         )
     return mem
@@ -127,7 +132,13 @@ def load_agent_weights(model_dir: Path, env: str, name: str = "controller") -> d
     {"vision", "memory", "controller"} configs, {"encoder", "rnn"} arrays, "params"."""
     run = SimpleNamespace(data_dir=Path(model_dir), env=env)
     read_config(run, "controller", name)  # first: the controller is what is asked for (and its env)
-    v_cfg = read_config(run, "vision")
+    paths = Paths(Path(model_dir))
+    v_cfg = read_config(SimpleNamespace(data_dir=Path(model_dir), env=None), "vision")
+    if v_cfg["env"] != env:
+        raise StageError(
+            f"{paths.root / name / 'config.json'} is a controller for {env!r} but {paths.vision} holds a V for "
+            f"{v_cfg['env']!r}: they are not one agent; rerun `{fix_hint('controller', run)}`"
+        )
     encoder = load_encoder(run, v_cfg)
     m_cfg = load_memory(run, v_cfg)
     rnn = load_rnn(run, m_cfg)
@@ -156,6 +167,25 @@ def load_agent(model_dir: Path, env: str):
         spec.map_actions,
         spec.controller_outputs,
     )
+
+
+def load_dream_starts(run: Any, mem_cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, logvar) [E,z] of each real episode's first frame, from the series M was trained on (dreams
+    start there); a series that is not M's is refused."""
+    from worldmodels.io.data import open_series
+
+    run = _as_run(run)
+    series = Paths(run.data_dir).series
+    with open_series(series, fix_hint("series", run)) as f:
+        if str(f.attrs.get("fingerprint")) != mem_cfg["inputs"].get("series"):
+            raise StageError(f"{series} is not the series M was trained on; rerun `{fix_hint('memory', run)}`")
+        if f["mu"].shape[1] != mem_cfg["z_size"]:
+            raise StageError(
+                f"{series} has z size {f['mu'].shape[1]} but M has {mem_cfg['z_size']}; "
+                f"rerun `{fix_hint('series', run)}`"
+            )
+        starts = f["episode_starts"][:-1]
+        return f["mu"][starts], f["logvar"][starts]
 
 
 def validate_run(model_dir: Path) -> list[str]:

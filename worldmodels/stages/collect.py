@@ -19,7 +19,7 @@ from worldmodels.io.artifacts import (
     read_json,
     write_json,
 )
-from worldmodels.io.data import save_rollout
+from worldmodels.io.data import inspect_rollout, save_rollout
 from worldmodels.io.seeding import train_seed
 from worldmodels.runtime.pool import TaskPool
 
@@ -82,6 +82,20 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     return len(frames)
 
 
+def _on_disk(path: Path) -> bool:
+    """Whether episode `path` is collected: present and sound by its headers. A damaged one (cut short,
+    emptied) is deleted and collected again; its seed makes it the same episode as before."""
+    if not path.exists():
+        return False
+    try:
+        inspect_rollout(path)
+        return True
+    except StageError as e:
+        log.warning("%s; collecting it again", str(e).split("; delete")[0])
+        path.unlink()
+        return False
+
+
 @one_writer("collect", "rollouts")
 def generate_data(args: Run, cfg: CollectConfig) -> Path:
     """Collect cfg.episodes episodes, skipping those already on disk. Returns the rollouts dir."""
@@ -124,7 +138,7 @@ def generate_data(args: Run, cfg: CollectConfig) -> Path:
             "command": command_line(SCRIPTS["rollouts"], args),
         },
     )
-    todo = [i for i in range(cfg.episodes) if not (out_dir / rollout_name(args.seed, i)).exists()]
+    todo = [i for i in range(cfg.episodes) if not _on_disk(out_dir / rollout_name(args.seed, i))]
     log.info(
         "%d of %d episodes on disk; collecting %d with %d workers",
         cfg.episodes - len(todo),

@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from worldmodels.config import EncodeConfig, Run
+from worldmodels.envs.registry import get_spec
 from worldmodels.io.artifacts import (
     Paths,
     atomic_path,
@@ -68,7 +69,7 @@ def encode_rollouts(args: Run, cfg: EncodeConfig) -> Path:
     import tensorflow as tf
 
     paths = Paths(args.data_dir)
-    files = rollout_files(paths.rollouts, fix_hint("rollouts", args))
+    files = rollout_files(paths.rollouts, fix_hint("rollouts", args), get_spec(args.env).action_dim)
     vision_cfg, vae = load_vision(args, need_keras=True)
     vision_fp = vision_cfg["fingerprint"]
     parts_dir = paths.series.parent / "parts" / vision_fp

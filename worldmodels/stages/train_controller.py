@@ -24,7 +24,6 @@ from worldmodels.io.artifacts import (
     atomic_path,
     clean_temporaries,
     command_line,
-    fix_hint,
     one_writer,
     read_json,
     write_json,
@@ -32,8 +31,8 @@ from worldmodels.io.artifacts import (
 from worldmodels.io.checkpoints import write_metrics_csv
 from worldmodels.io.seeding import eval_seeds, train_seed
 from worldmodels.models import controller as ctrl
-from worldmodels.models.loading import load_encoder, load_memory, load_rnn, load_vision
-from worldmodels.runtime.evolution import run_cmaes
+from worldmodels.models.loading import load_dream_starts, load_encoder, load_memory, load_rnn, load_vision
+from worldmodels.runtime.evolution import load_state, run_cmaes
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import evaluate_task, init_worker
 
@@ -48,18 +47,10 @@ class Dream:
     """Dream-side evaluation for stage 5: M (numpy) and the first frames of the real rollouts."""
 
     def __init__(self, args: Run, mem: dict, cfg: ControllerConfig, spec):
-        from worldmodels.io.data import open_series
         from worldmodels.models.numpy_agent import NumpyMDNRNN
 
-        paths = Paths(args.data_dir)
         self.rnn = NumpyMDNRNN(load_rnn(args, mem))
-        with open_series(paths.series, fix_hint("series", args)) as f:
-            if str(f.attrs.get("fingerprint")) != mem["inputs"]["series"]:
-                raise StageError(
-                    f"{paths.series} is not the series M was trained on; rerun `{fix_hint('memory', args)}`"
-                )
-            starts = f["episode_starts"][:-1]
-            self.init_mu, self.init_logvar = f["mu"][starts], f["logvar"][starts]
+        self.init_mu, self.init_logvar = load_dream_starts(args, mem)
         self.cfg, self.spec = cfg, spec
         from worldmodels.models.memory.calibration import memory_done_bias
 
@@ -214,6 +205,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     mem = load_memory(run, vision_cfg)
     load_encoder(run, vision_cfg)  # validated here: the workers load it as it is
     load_rnn(run, mem)
+    load_state(out / "es_state.pkl")  # a damaged search state fails now, before anything is written
     spec = get_spec(run.env)
     n_in = ctrl.input_size(vision_cfg["z_size"], mem["rnn_size"], cfg.inputs)
     n_params = n_in * spec.controller_outputs + spec.controller_outputs

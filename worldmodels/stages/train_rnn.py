@@ -43,7 +43,8 @@ def _check_series(run: Run, f, vision_cfg: dict) -> None:
     if str(f.attrs.get("vision_fingerprint")) != vision_cfg["fingerprint"]:
         raise StageError(
             f"{series} was encoded by another vision model (fingerprint "
-            f"{f.attrs.get('vision_fingerprint')}, vision/ is {vision_cfg['fingerprint']}); "
+            f"{f.attrs.get('vision_fingerprint')}, {Paths(run.data_dir).vision / 'config.json'} says "
+            f"{vision_cfg['fingerprint']}); "
             f"rerun `{fix_hint('series', run)}`"
         )
     if f["mu"].shape[1] != vision_cfg["z_size"]:

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from worldmodels.config import Run, VisionConfig
+from worldmodels.envs.registry import get_spec
 from worldmodels.io.artifacts import (
     SCRIPTS,
     Paths,
@@ -70,7 +71,7 @@ class _Training:
         self.run, self.cfg, self.gan = run, cfg, cfg.model == "vaegan"
         paths = Paths(run.data_dir)
         self.out = paths.vision
-        files = rollout_files(paths.rollouts, fix_hint("rollouts", run))
+        files = rollout_files(paths.rollouts, fix_hint("rollouts", run), get_spec(run.env).action_dim)
         self.train_files, self.held_files = split_heldout(files, cfg.heldout_episodes)
         # A VAE's settings omit the VAE-GAN's knobs, so checkpoints from before they existed still resume.
         vaegan_keys = ("model", "gan", "gamma", "pixel_weight")

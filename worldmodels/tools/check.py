@@ -49,6 +49,8 @@ def check_data_dir(root: Path, deep: bool = False) -> list[str]:
         except (OSError, KeyError, ValueError) as e:
             errors.append(f"{series}: unreadable ({e})")
     errors += validate_run(root)  # V, M and C: configs, weights, and that they fit each other
+    errors += _training_state_problems(root)
+    errors += _cross_problems(root)
     for part in ("vision", "memory", "controller"):
         d = root / part
         if d.is_dir() and (d / "config.json").exists():
@@ -76,6 +78,107 @@ def build_parser():
         p.add_argument("directory", nargs="?", type=Path, help="the data directory (same as --data-dir)")
 
     return build_cli_parser(__doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels check")
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        obj = json.loads(path.read_text())
+        return obj if isinstance(obj, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _cross_problems(root: Path) -> list[str]:
+    """Artifacts that are each sound but do not belong together: rollouts of another env, a series
+    from another V or not M's, V's Keras weights or a checkpoint of other sizes."""
+    from collections import Counter
+
+    import h5py
+
+    from worldmodels.envs.registry import get_spec
+
+    problems = []
+    manifest, vision, memory = (
+        _json(root / p) for p in ("rollouts/manifest.json", "vision/config.json", "memory/config.json")
+    )
+    env = (manifest or {}).get("env") or (vision or {}).get("env")
+    if env in ("carracing", "doom") and (root / "rollouts").is_dir():
+        for f in sorted((root / "rollouts").glob("*.npz")):
+            try:
+                inspect_rollout(f, get_spec(env).action_dim)
+            except StageError as e:
+                problems.append(str(e))
+    series = root / "series" / "series.h5"
+    if series.exists() and vision and memory:
+        try:
+            with h5py.File(series, "r") as h:
+                if str(h.attrs.get("vision_fingerprint")) != vision.get("fingerprint"):
+                    problems.append(f"{series} was encoded by another V than {root / 'vision'}; rerun stage 3")
+                elif str(h.attrs.get("fingerprint")) != (memory.get("inputs") or {}).get("series"):
+                    problems.append(f"{series} is not the series {root / 'memory'} was trained on; rerun stage 4")
+        except OSError:
+            pass  # reported as unreadable above
+    weights = root / "vision" / "vae.weights.h5"
+    if weights.exists() and vision and isinstance(vision.get("z_size"), int):
+        try:
+            with h5py.File(weights, "r") as h:
+                shapes = []
+                h.visititems(lambda _, d: shapes.append(d.shape) if isinstance(d, h5py.Dataset) else None)
+            if (vision["z_size"], 1024) not in shapes:
+                problems.append(
+                    f"{weights} does not decode z size {vision['z_size']} (another run's V?); rerun stage 2"
+                )
+        except OSError:
+            pass
+    for part, exported in (("vision", "encoder.npz"), ("memory", "rnn.npz")):
+        ckpt, ref = root / part / "checkpoint.npz", root / part / exported
+        try:
+            with np.load(ckpt) as c, np.load(ref) as r:
+                have = Counter(c[k].shape for k in c.files if k.startswith("w"))
+                need = Counter(r[k].shape for k in r.files if r[k].dtype.kind == "f")
+            if need - have:
+                problems.append(
+                    f"{ckpt} does not hold the weights {ref.name} was exported from (another run's, or "
+                    "damaged); delete it to retrain, or rerun the stage"
+                )
+        except Exception:  # noqa: BLE001 - missing or unreadable files are reported elsewhere
+            pass
+    return problems
+
+
+def _training_state_problems(root: Path) -> list[str]:
+    """Checkpoints (readable, with their meta, finite), V's Keras weights (a readable HDF5 file) and the
+    CMA-ES state (readable, complete): what a rerun would resume from."""
+    import h5py
+
+    from worldmodels.runtime.evolution import load_state
+
+    problems = []
+    for ckpt in (root / "vision" / "checkpoint.npz", root / "memory" / "checkpoint.npz"):
+        if ckpt.exists():
+            try:
+                with np.load(ckpt) as z:
+                    meta = json.loads(str(z["meta"]))
+                    if not isinstance(meta, dict) or "settings" not in meta:
+                        raise ValueError("no settings in its meta")
+                    if not all(np.isfinite(z[k]).all() for k in z.files if z[k].dtype.kind == "f"):
+                        raise ValueError("NaN or inf weights")
+            except Exception as e:  # noqa: BLE001 - every way a checkpoint can be unreadable
+                problems.append(f"{ckpt}: unusable ({type(e).__name__}: {e}); delete it and rerun its stage")
+    weights = root / "vision" / "vae.weights.h5"
+    if weights.exists():
+        try:
+            with h5py.File(weights, "r") as f:
+                if not len(f.keys()):
+                    raise ValueError("no weights in it")
+        except (OSError, ValueError) as e:
+            problems.append(f"{weights}: unreadable ({e}); rerun stage 2")
+    for state in root.glob("*/es_state.pkl"):
+        try:
+            load_state(state)
+        except StageError as e:
+            problems.append(str(e))
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,8 @@ import numpy as np
 
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.cli import parse_tool, report_errors, require
-from worldmodels.io.artifacts import Paths, atomic_path, ensure_writable, fix_hint
-from worldmodels.models.loading import load_agent, load_agent_weights
+from worldmodels.io.artifacts import atomic_path, ensure_writable
+from worldmodels.models.loading import load_agent, load_agent_weights, load_dream_starts
 
 log = logging.getLogger(__name__)
 SCALE = 4
@@ -101,17 +101,14 @@ def write_video(path: Path, frames, fps: int) -> Path:
 def play_dream(model_dir: Path, env: str, seeds: list[int], temperature: float, max_steps: int, decode, writer):
     """Dream episodes of the agent in `model_dir`, decoded by V into `writer`; returns their rewards."""
     from worldmodels.envs.registry import get_spec
-    from worldmodels.io.data import open_series
     from worldmodels.models import controller as ctrl
     from worldmodels.models.dream import DreamEnv
     from worldmodels.models.memory.calibration import memory_done_bias
 
-    paths, spec = Paths(model_dir), get_spec(env)
+    spec = get_spec(env)
     weights = load_agent_weights(model_dir, env)
     c_cfg, params = weights["controller"], weights["params"]
-    with open_series(paths.series, fix_hint("series")) as f:
-        starts = f["episode_starts"][:-1]
-        init_mu, init_lv = f["mu"][starts], f["logvar"][starts]
+    init_mu, init_lv = load_dream_starts(model_dir, weights["memory"])
     rnn_weights = weights["rnn"]
     done_bias = memory_done_bias(weights["memory"])
     denv = DreamEnv(rnn_weights, init_mu, init_lv, spec.action_dim, temperature, max_steps, done_bias=done_bias)
