@@ -212,7 +212,16 @@ def test_a_signalled_stage_says_what_was_kept_and_resumes(run_copy, scripts, sig
     cmd = [sys.executable, str(scripts.root / "02_train_vae.py"), "--preset", "tiny", "--data-dir", str(run_copy)]
     cmd += ["--epochs", "400", "--workers", "1"]
     with open(run_copy.parent / "err.txt", "w+") as err:
-        p = subprocess.Popen(cmd, cwd=scripts.root, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        # A shell's background jobs (CI, nohup) inherit SIGINT ignored; a terminal's Ctrl-C is not: restore it.
+        p = subprocess.Popen(
+            cmd,
+            cwd=scripts.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         try:
             _wait_for(lambda: (run_copy / "vision" / "checkpoint.npz").exists())
             p.send_signal(sig)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.io.artifacts import Paths, StageError, read_json, write_json
+from worldmodels.io.artifacts import Paths, StageError, ensure_writable, read_json, write_json
 from worldmodels.io.data import rollout_files, split_heldout
 
 log = logging.getLogger(__name__)
@@ -179,19 +179,19 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import parse_tool, require
+    from worldmodels.cli import parse_tool, report_errors, require
 
     p = build_parser()
     _, a = parse_tool(p, argv)
     require(p, "--frames", a.frames, "positive")
     dirs = {"vae": a.vae_dir or Path(f"data/{a.env}"), "vaegan": a.vaegan_dir or Path(f"data/{a.env}-vaegan")}
-    try:
-        result = compare(a.env, dirs, a.out or dirs["vaegan"], a.frames, a.controller)
-    except StageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(markdown(result))
-    return 0
+    out = a.out or dirs["vaegan"]
+
+    def body():
+        ensure_writable(out)
+        print(markdown(compare(a.env, dirs, out, a.frames, a.controller)))
+
+    return report_errors(body)
 
 
 if __name__ == "__main__":

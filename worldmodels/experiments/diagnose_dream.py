@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.io.artifacts import StageError
 from worldmodels.io.seeding import eval_seeds
 
 CONSTANT_ACTIONS = {
@@ -93,7 +92,7 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import parse_tool, require
+    from worldmodels.cli import parse_tool, report_errors, require
 
     p = build_parser()
     run, a = parse_tool(p, argv)
@@ -103,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         require(p, "--temperatures", t, ">= 0")
     data_dir, max_steps = run.data_dir, a.max_steps
     a.env = run.env
-    print(f"| policy | {' | '.join(f'dream tau {t:g}' for t in a.temperatures)} | real game |")
-    print("|---|" + "---|" * (len(a.temperatures) + 1))
-    try:
+
+    def body():
+        print(f"| policy | {' | '.join(f'dream tau {t:g}' for t in a.temperatures)} | real game |")
+        print("|---|" + "---|" * (len(a.temperatures) + 1))
         for name, action in CONSTANT_ACTIONS[a.env].items():
             cells = []
             for t in a.temperatures:
@@ -114,10 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             total, _ = real_survival(a.env, np.array(action), a.real_episodes, max_steps)
             cells.append(f"{total.mean():.0f} ± {total.std():.0f}")
             print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
-    except StageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+    return report_errors(body)
 
 
 if __name__ == "__main__":

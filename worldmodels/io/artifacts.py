@@ -144,7 +144,10 @@ def one_writer(what: str | Callable[[Any], str], artifact: str):
         @functools.wraps(fn)
         def locked(run, cfg, *args, **kwargs):
             name = what(cfg) if callable(what) else what
-            with exclusive(run.data_dir, name, command_line(SCRIPTS[artifact], run)):
+            command = command_line(SCRIPTS[artifact], run)
+            with exclusive(run.data_dir, name, command):
+                output = Path(run.data_dir) / (name if artifact == "controller" else OUTPUT_DIRS[artifact])
+                ensure_writable(output, command, create=False)  # fail now, not after the work
                 return fn(run, cfg, *args, **kwargs)
 
         return locked
@@ -152,9 +155,16 @@ def one_writer(what: str | Callable[[Any], str], artifact: str):
     return decorate
 
 
-def ensure_writable(directory: Path, rerun: str = "") -> None:
-    """Fail now, before any long work, if `directory` cannot be created or written."""
+OUTPUT_DIRS = {"rollouts": "rollouts", "vision": "vision", "series": "series", "memory": "memory"}
+
+
+def ensure_writable(directory: Path, rerun: str = "", create: bool = True) -> None:
+    """Fail now, before any long work, if `directory` cannot be written (created first if `create`;
+    otherwise, when it does not exist yet, its nearest existing parent must be writable)."""
     directory = Path(directory)
+    if not create:
+        while not directory.exists() and directory.parent != directory:
+            directory = directory.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".tmp{os.getpid()}-probe"

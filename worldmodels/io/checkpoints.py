@@ -112,7 +112,13 @@ class TensorBoard:
         import tensorflow as tf
 
         self._tf = tf
-        self.writer = tf.summary.create_file_writer(str(log_dir))
+        try:
+            self.writer = tf.summary.create_file_writer(str(log_dir))
+        except (tf.errors.OpError, OSError) as e:
+            raise StageError(
+                f"cannot write TensorBoard logs to {log_dir} ({getattr(e, 'message', e)}); fix its permissions or "
+                "free space, then rerun the same command to resume"
+            ) from e
 
     def scalars(self, prefix: str, values: dict[str, float], step: int) -> None:
         with self.writer.as_default():
