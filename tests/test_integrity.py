@@ -237,3 +237,36 @@ def test_a_signalled_stage_says_what_was_kept_and_resumes(run_copy, scripts, sig
     done = scripts.run_cmd([*cmd[:-4], "--epochs", "3", "--workers", "1"], env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resuming from" in done.stderr
+
+
+def test_v_refuses_rollouts_whose_content_changed_under_it(run_copy, rng, fake_rollout):
+    """Rollouts replaced by others of the same names and sizes: rerunning stage 2 does not call the old
+    V finished for them, it says they changed and what to do."""
+    from worldmodels.stages.train_vae import train_vae
+
+    roll = sorted((run_copy / "rollouts").glob("*.npz"))[0]
+    with np.load(roll) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["reward"] = arrays["reward"] + 1.0  # same shapes, dtypes and size on disk, other content
+    np.savez_compressed(roll.with_suffix(""), **arrays)
+    before = (run_copy / "vision" / "checkpoint.npz").read_bytes()
+    cfg = make_stage_config("vision", "carracing", "tiny", {"epochs": 1})
+    # Refused either way: by the content digest, or (when the size changed too) by the names-and-sizes one.
+    with pytest.raises(StageError, match="changed since .* was trained on them|trained with other settings"):
+        train_vae(run_for(run_copy), cfg)
+    assert (run_copy / "vision" / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_rollout_digest_follows_content_not_bytes(tmp_path, rng, fake_rollout):
+    """The same episode saved again (new timestamps in the zip) keeps its digest; other content does not."""
+    from worldmodels.io.data import rollout_digest
+
+    arrays = fake_rollout(rng, T=10)
+    save_rollout(tmp_path / "a.npz", *arrays)
+    first = rollout_digest(tmp_path / "a.npz")
+    time.sleep(2.1)  # zip timestamps have a 2-second resolution
+    save_rollout(tmp_path / "a.npz", *arrays)
+    assert rollout_digest(tmp_path / "a.npz") == first
+    obs, action, reward, term, trunc = arrays
+    save_rollout(tmp_path / "a.npz", obs, action, reward + 1, term, trunc)
+    assert rollout_digest(tmp_path / "a.npz") != first

@@ -280,14 +280,5 @@ def arrays_digest(arrays: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def file_digest(path: Path, block: int = 1 << 20) -> str:
-    """Fingerprint of a file's bytes (sha256, 16 hex digits)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]

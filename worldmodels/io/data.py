@@ -290,6 +290,17 @@ def series_problem(f, chunk: int = 1 << 16) -> str | None:
     return None
 
 
+def rollout_digest(path: Path) -> str:
+    """Fingerprint of a rollout's arrays by content, read from its zip directory alone (each member's
+    CRC-32 and size): the same episode saved again (other timestamps) has the same digest."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = sorted((i.filename, i.CRC, i.file_size) for i in zf.infolist())
+    except (OSError, zipfile.BadZipFile) as e:
+        raise StageError(f"{path} is corrupt ({type(e).__name__}: {e}); {recollect_hint(path)}") from e
+    return text_digest(repr(members))
+
+
 def rollouts_fingerprint(files: list[Path]) -> str:
     """Cheap fingerprint of a set of rollouts: names and sizes (contents are immutable once written)."""
     return text_digest("\n".join(f"{f.name}:{f.stat().st_size}" for f in files))

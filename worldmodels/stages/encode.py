@@ -19,12 +19,11 @@ from worldmodels.io.artifacts import (
     atomic_path,
     clean_temporaries,
     fault_point,
-    file_digest,
     fix_hint,
     one_writer,
     text_digest,
 )
-from worldmodels.io.data import load_rollout, rollout_files, rollouts_fingerprint, write_series
+from worldmodels.io.data import load_rollout, rollout_digest, rollout_files, rollouts_fingerprint, write_series
 from worldmodels.models.loading import load_vision
 
 log = logging.getLogger(__name__)
@@ -33,12 +32,12 @@ log = logging.getLogger(__name__)
 PART_KEYS = ("mu", "logvar", "action", "reward", "terminated", "rollout_digest")
 
 
-def part_is_current(part: Path, rollout_digest: str) -> bool:
+def part_is_current(part: Path, digest: str) -> bool:
     """Whether a cached encoding is complete, readable and made from exactly this rollout's content
     (a rollout replaced, deleted and re-collected, or fixed, gets encoded again)."""
     try:
         with np.load(part) as z:
-            return set(PART_KEYS) <= set(z.files) and str(z["rollout_digest"]) == rollout_digest
+            return set(PART_KEYS) <= set(z.files) and str(z["rollout_digest"]) == digest
     except Exception:  # noqa: BLE001 - an unreadable cache entry is simply made again
         return False
 
@@ -77,7 +76,7 @@ def encode_rollouts(args: Run, cfg: EncodeConfig) -> Path:
     clean_temporaries(parts_dir)
     clean_temporaries(paths.series.parent)
 
-    digests = {f: file_digest(f) for f in files}
+    digests = {f: rollout_digest(f) for f in files}
     encode = tf.function(lambda x: vae.encode(tf.cast(x, tf.float32) / 255.0), reduce_retracing=True)
     todo = [f for f in files if not part_is_current(parts_dir / f.name, digests[f])]
     log.info("%d of %d episodes already encoded", len(files) - len(todo), len(files))

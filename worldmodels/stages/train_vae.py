@@ -28,12 +28,14 @@ from worldmodels.io.artifacts import (
     fault_point,
     fix_hint,
     one_writer,
+    text_digest,
     write_json,
 )
 from worldmodels.io.checkpoints import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
 from worldmodels.io.data import (
     heldout_frames,
     inspect_rollout,
+    rollout_digest,
     rollout_files,
     rollouts_fingerprint,
     shuffled_batches,
@@ -82,12 +84,21 @@ class _Training:
             "rollouts": rollouts_fingerprint(files),
             **{k: v for k, v in asdict(cfg).items() if k != "epochs" and (self.gan or k not in vaegan_keys)},
         }
+        # The rollouts' content (not in the settings, so checkpoints from before it existed resume).
+        self.content = text_digest("\n".join(f"{f.name}:{rollout_digest(f)}" for f in files))
         self.ckpt_path = self.out / "checkpoint.npz"
         keras.utils.set_random_seed(run.seed)
         self.vae, self.optimizer = _build_model(cfg)
-        self.meta = {"epoch": 0, "history": [], "wall_s": 0.0}
+        self.meta = {"epoch": 0, "history": [], "wall_s": 0.0, "rollouts_content": self.content}
         if self.ckpt_path.exists():
             self.meta = self.load_checkpoint()
+            if self.meta.get("rollouts_content", self.content) != self.content:
+                raise StageError(
+                    f"the rollouts in {paths.rollouts} changed since {self.ckpt_path} was trained on them (same "
+                    f"names and sizes, other content); delete {self.out} to train V on them, then rerun "
+                    f"`{fix_hint('vision', run)}`"
+                )
+            self.meta["rollouts_content"] = self.content
             log.info("resuming from %s at epoch %d", self.ckpt_path, self.meta["epoch"])
         if self.gan:
             self.vae.set_learning_rate(cfg.learning_rate * self.meta.get("lr_scale", 1.0))
@@ -281,6 +292,7 @@ def _export(t: _Training) -> None:
             "config": asdict(cfg),
             "inputs": {
                 "rollouts": t.settings["rollouts"],
+                "rollouts_content": t.content,
                 "train_episodes": len(t.train_files),
                 "heldout_episodes": len(t.held_files),
             },
