@@ -6,12 +6,29 @@ Workers never import TensorFlow: stages 2 and 4 export their weights to `encoder
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from worldmodels.models import controller as ctrl
+
+_BLAS: list = []  # the process's threadpoolctl controller, made on first use
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the agent's arithmetic on one BLAS thread. A matrix product's last bits depend on how BLAS
+    splits it over threads, and an episode is chaotic: with this, an episode's result depends on the
+    seed, the weights and the settings only, not on the worker count or the machine's cores."""
+    from threadpoolctl import ThreadpoolController
+
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    with _BLAS[0].limit(limits=1, user_api="blas"):
+        yield
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from worldmodels.io.artifacts import fault_point
-from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz
+from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz, one_blas_thread
 
 _WORKER: dict[str, Any] = {}
 """Per-process cache (env, models), filled once by init_worker so tasks only carry parameters."""
@@ -58,30 +58,31 @@ def run_episode(
     reported as results never use it, nor the curiosity bonus (curiosity x M's negative
     log-likelihood of each z it sees, given its prediction a step earlier).
     """
-    obs, _ = env.reset(seed=int(env_seed))
-    agent.reset(1)
-    agent.track_surprise = curiosity > 0
-    total, steps, done, idle = 0.0, 0, False, 0
-    trace = {"obs": [], "action": [], "reward": [], "terminated": [], "truncated": []} if record else None
-    while not done:
-        action = agent.act(obs[None])[0]
-        if curiosity:
-            total += curiosity * float(agent.surprise[0])
-        if record:
-            trace["obs"].append(obs)
-            trace["action"].append(action)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        total += float(reward)
-        steps += 1
-        done = terminated or truncated
-        if record:
-            trace["reward"].append(reward)
-            trace["terminated"].append(terminated)
-            trace["truncated"].append(truncated)
-        idle = 0 if reward > 0 else idle + 1
-        if patience and idle >= patience and not done:
-            total += step_penalty * (env.spec.max_episode_steps - steps)
-            break
+    with one_blas_thread():
+        obs, _ = env.reset(seed=int(env_seed))
+        agent.reset(1)
+        agent.track_surprise = curiosity > 0
+        total, steps, done, idle = 0.0, 0, False, 0
+        trace = {"obs": [], "action": [], "reward": [], "terminated": [], "truncated": []} if record else None
+        while not done:
+            action = agent.act(obs[None])[0]
+            if curiosity:
+                total += curiosity * float(agent.surprise[0])
+            if record:
+                trace["obs"].append(obs)
+                trace["action"].append(action)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            steps += 1
+            done = terminated or truncated
+            if record:
+                trace["reward"].append(reward)
+                trace["terminated"].append(terminated)
+                trace["truncated"].append(truncated)
+            idle = 0 if reward > 0 else idle + 1
+            if patience and idle >= patience and not done:
+                total += step_penalty * (env.spec.max_episode_steps - steps)
+                break
     return total, steps, trace
 
 

@@ -21,6 +21,7 @@ from worldmodels.io.artifacts import (
 )
 from worldmodels.io.data import inspect_rollout, save_rollout
 from worldmodels.io.seeding import train_seed
+from worldmodels.models.numpy_agent import one_blas_thread
 from worldmodels.runtime.pool import TaskPool
 
 log = logging.getLogger(__name__)
@@ -60,23 +61,24 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     obs, _ = env.reset(seed=train_seed(seed, index))
     if agent is not None:
         agent.reset(1)
-    frames, actions, rewards, terms, truncs = [], [], [], [], []
-    done = False
-    while not done:
-        if agent is None:
-            action = policy(env)
-        elif rng.uniform() < cfg["explore"]:  # explore: a random action, which M's state also sees
-            action = np.asarray(policy(env), np.float32)
-            agent.act(obs[None], action[None])
-        else:
-            action = agent.act(obs[None])[0]
-        frames.append(obs)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        actions.append(action)
-        rewards.append(reward)
-        terms.append(terminated)
-        truncs.append(truncated)
-        done = terminated or truncated
+    with one_blas_thread():  # the agent's arithmetic: one BLAS thread, as in every runner
+        frames, actions, rewards, terms, truncs = [], [], [], [], []
+        done = False
+        while not done:
+            if agent is None:
+                action = policy(env)
+            elif rng.uniform() < cfg["explore"]:  # explore: a random action, which M's state also sees
+                action = np.asarray(policy(env), np.float32)
+                agent.act(obs[None], action[None])
+            else:
+                action = agent.act(obs[None])[0]
+            frames.append(obs)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            actions.append(action)
+            rewards.append(reward)
+            terms.append(terminated)
+            truncs.append(truncated)
+            done = terminated or truncated
     fault_point("episode")
     save_rollout(Path(out), np.stack(frames), np.stack(actions), np.array(rewards), np.array(terms), np.array(truncs))
     return len(frames)

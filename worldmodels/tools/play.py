@@ -23,6 +23,7 @@ from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.cli import parse_tool, report_errors, require
 from worldmodels.io.artifacts import atomic_path, ensure_writable
 from worldmodels.models.loading import load_agent, load_agent_weights, load_dream_starts
+from worldmodels.models.numpy_agent import one_blas_thread
 
 log = logging.getLogger(__name__)
 SCALE = 4
@@ -138,19 +139,20 @@ def play_real(model_dir: Path, env: str, seeds: list[int], max_steps: int, fast:
     real_env = make_env(env, max_steps=max_steps, fast=fast)
     scores = []
     try:
-        for s in seeds:
-            obs, _ = real_env.reset(seed=int(s))
-            agent.reset(1)
-            total, done = 0.0, False
-            while not done:
-                frame = obs
-                action = agent.act(obs[None])[0]
-                mu, _ = agent.encoder(frame[None])
-                writer.append(side_by_side(frame[None], decode(mu)))
-                obs, reward, terminated, truncated, _ = real_env.step(action)
-                total += float(reward)
-                done = terminated or truncated
-            scores.append(total)
+        with one_blas_thread():
+            for s in seeds:
+                obs, _ = real_env.reset(seed=int(s))
+                agent.reset(1)
+                total, done = 0.0, False
+                while not done:
+                    frame = obs
+                    action = agent.act(obs[None])[0]
+                    mu, _ = agent.encoder(frame[None])
+                    writer.append(side_by_side(frame[None], decode(mu)))
+                    obs, reward, terminated, truncated, _ = real_env.step(action)
+                    total += float(reward)
+                    done = terminated or truncated
+                scores.append(total)
     finally:
         real_env.close()
     return scores
