@@ -6,7 +6,7 @@ Example:  python -m worldmodels.export_pretrained --data-dir data/carracing --ou
 Writes to --out: vision/ (config.json, encoder.npz, decoder.npz in float16), memory/ (config.json,
 rnn.npz), controller/ (config.json, best.npz, eval.json, generations.csv, cmaes.png), timings.json,
 and MODEL_CARD.md (the command, seeds, each stage's wall time, the scores). `worldmodels.tools.evaluate`
-and `worldmodels.tools.play` take the folder as --model-dir.
+and `worldmodels.tools.play` take the folder as --data-dir.
 """
 
 from __future__ import annotations
