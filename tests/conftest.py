@@ -173,6 +173,18 @@ def run_copy(tiny_run, tmp_path):
     return dst
 
 
+def pytest_runtest_setup(item):
+    """Processes started during a test carry its id, so a leftover names the test that started it."""
+    os.environ["WORLDMODELS_TEST_NODE"] = item.nodeid
+
+
+def _started_during(d: Path) -> str:
+    for var in (d / "environ").read_bytes().split(b"\0"):
+        if var.startswith(b"WORLDMODELS_TEST_NODE="):
+            return var.split(b"=", 1)[1].decode(errors="replace")
+    return "?"
+
+
 def processes_started_by_suite() -> list[tuple[int, str]]:
     """(pid, command line) of every live process (not a zombie) other than this one that inherited
     this session's marker."""
@@ -186,6 +198,7 @@ def processes_started_by_suite() -> list[tuple[int, str]]:
                 continue
             state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
             cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            cmd = f"[started during {_started_during(d)}] {cmd}"
         except OSError:
             continue
         if state != "Z":

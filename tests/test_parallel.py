@@ -67,3 +67,31 @@ def test_a_dead_workers_game_engine_dies_with_it(tmp_path):
     while alive(pid) and time.time() < deadline:
         time.sleep(0.1)
     assert not alive(pid), "the ViZDoom engine outlived its worker"
+
+
+def test_an_engine_whose_pid_never_reached_the_guard_still_dies_with_its_process(tmp_path):
+    """A process killed while its engine was starting (before the engine's pid was handed to the
+    guard): the guard finds the engine by the token in its environment and kills it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys, time\n"
+        "import worldmodels.envs.doom as doom\n"
+        "doom._guard_engines = lambda: None  # the pid is never sent, as if killed first\n"
+        "env = doom.make_doom(max_steps=10)\n"
+        "env.reset(seed=0)\n"
+        "print(doom.engine_pids()[0], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(p.stdout.readline())
+        assert alive(pid)
+    finally:
+        p.kill()
+        p.wait()
+    deadline = time.time() + 10
+    while alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "the ViZDoom engine outlived the process that started it"

@@ -7,6 +7,7 @@ whose Discrete(3) actions are 0 = no-op, 1 = MOVE_LEFT, 2 = MOVE_RIGHT.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -33,13 +34,21 @@ def preprocess(screen: np.ndarray) -> np.ndarray:
 # /dev/shm files and the parent's engine settings file.
 _GUARD_CODE = """
 import os, signal, sys
-fd, ini, data = int(sys.argv[1]), sys.argv[2], b""
+fd, ini, token, data = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode(), b""
 while True:
     chunk = os.read(fd, 4096)
     if not chunk:
         break
     data += chunk
-for pid in {int(p) for p in data.split()}:
+pids = {int(p) for p in data.split()}
+# Engines whose pid never reached us (their process died while starting them) carry the token.
+for d in os.listdir("/proc"):
+    try:
+        if d.isdigit() and token in open("/proc/%s/environ" % d, "rb").read().split(b"\\0"):
+            pids.add(int(d))
+    except OSError:
+        pass
+for pid in pids:
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             args = f.read().split(b"\\0")
@@ -87,22 +96,52 @@ def engine_pids() -> list[int]:
     return out
 
 
+OWNER_VAR = "WORLDMODELS_DOOM_OWNER"
+
+
+def _start_guard() -> None:
+    """This process's guard, started before its first engine (none yet, or inherited through fork)."""
+    if not os.path.isdir("/proc") or _guard.get("pid") == os.getpid():
+        return
+    token = f"{OWNER_VAR}={os.getpid()}-{os.urandom(4).hex()}"
+    r, w = os.pipe()  # both ends close-on-exec: the engines do not inherit the write end
+    subprocess.Popen(
+        [sys.executable, "-c", _GUARD_CODE, str(r), _settings_file(), token],
+        pass_fds=(r,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # not in the stage's process group: it must outlive a group kill
+    )
+    os.close(r)
+    _guard.update(pid=os.getpid(), fd=w, sent=set(), token=token)
+
+
+@contextlib.contextmanager
+def _engines_marked():
+    """Engines started inside carry this process's guard token in their environment (the variable is
+    put back as it was afterwards), so the guard can find one whose pid it was never sent."""
+    if "token" not in _guard:
+        yield
+        return
+    name, value = _guard["token"].split("=", 1)
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def _guard_engines() -> None:
     """Hand this process's engine pids to its guard (started on first use)."""
     if not os.path.isdir("/proc"):
         return
-    if _guard.get("pid") != os.getpid():  # none yet, or inherited through fork: start our own
-        r, w = os.pipe()  # both ends close-on-exec: the engines do not inherit the write end
-        subprocess.Popen(
-            [sys.executable, "-c", _GUARD_CODE, str(r), _settings_file()],
-            pass_fds=(r,),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # not in the stage's process group: it must outlive a group kill
-        )
-        os.close(r)
-        _guard.update(pid=os.getpid(), fd=w, sent=set())
+    if _guard.get("pid") != os.getpid():
+        _start_guard()
     new = [p for p in engine_pids() if p not in _guard["sent"]]
     if new:
         os.write(_guard["fd"], "".join(f"{p}\n" for p in new).encode())
@@ -127,7 +166,12 @@ class DoomFrames(gym.Wrapper):
         self._guarded = False
 
     def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)  # the first reset starts the engine
+        if not self._guarded:
+            _start_guard()
+            with _engines_marked():
+                obs, info = self.env.reset(**kwargs)  # the first reset starts the engine
+        else:
+            obs, info = self.env.reset(**kwargs)
         if not self._guarded:
             _guard_engines()
             self._guarded = True
