@@ -160,6 +160,21 @@ def require(p: argparse.ArgumentParser, flag: str, value: float, rule: str) -> N
         p.error(f"{flag} must be {'in [0, 1]' if rule == 'probability' else rule}, got {value}")
 
 
+def add_directory_argument(p: argparse.ArgumentParser) -> None:
+    """A positional DATA_DIR, the same as --data-dir (for `check` and `report`)."""
+    p.add_argument("directory", nargs="?", type=Path, help="the data directory (same as --data-dir)")
+
+
+def parse_directory_tool(p: argparse.ArgumentParser, argv: list[str] | None = None) -> Path:
+    """Parse a tool that works on one existing data directory (positional or --data-dir); exits 2 when
+    it is not a directory."""
+    run, ns = parse_tool(p, argv)
+    root = ns.directory or run.data_dir
+    if not root.is_dir():
+        p.error(f"{root} is not a directory")
+    return root
+
+
 def check_scoring_flags(p: argparse.ArgumentParser, ns: argparse.Namespace, env: str) -> None:
     """Fill --max-steps's per-env default and reject counts and seeds that cannot work (exit 2)."""
     flags = getattr(ns, "scoring_flags", ())

@@ -138,10 +138,9 @@ def _engines_marked():
 
 def _guard_engines() -> None:
     """Hand this process's engine pids to its guard (started on first use)."""
-    if not os.path.isdir("/proc"):
+    _start_guard()  # a no-op when this process has one
+    if "fd" not in _guard:  # no /proc: no guard
         return
-    if _guard.get("pid") != os.getpid():
-        _start_guard()
     new = [p for p in engine_pids() if p not in _guard["sent"]]
     if new:
         os.write(_guard["fd"], "".join(f"{p}\n" for p in new).encode())

@@ -70,6 +70,19 @@ def _doom_spec() -> EnvSpec:
     )
 
 
+def recorded_renderer(record: dict, controller_cfg: dict | None = None) -> str:
+    """The renderer a score record was made on: its own "renderer" field, else what its settings imply
+    (stage 5's eval.json: the controller's --fast-env; evaluate's JSON: its "stock_env" flag)."""
+    if "renderer" in record:
+        return record["renderer"]
+    env = record.get("env") or (controller_cfg or {}).get("env")
+    if env not in _FACTORIES:
+        return "?"
+    if controller_cfg is not None:
+        return get_spec(env).renderer(controller_cfg.get("config", {}).get("fast_env", True))
+    return "stock" if record.get("stock_env", True) else get_spec(env).renderer(True)
+
+
 _FACTORIES = {"carracing": _carracing_spec, "doom": _doom_spec}
 ENV_SPECS = tuple(_FACTORIES)
 

@@ -114,10 +114,13 @@ def load_rnn(run: Any, mem_cfg: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_controller(model_dir: Path, env: str, name: str = "controller") -> tuple[dict, np.ndarray]:
-    """(controller/config.json, the chosen parameters float32 [n]) of the agent in `model_dir`."""
+def load_controller(
+    model_dir: Path, env: str, name: str = "controller", cfg: dict | None = None
+) -> tuple[dict, np.ndarray]:
+    """(controller/config.json, the chosen parameters float32 [n]) of the agent in `model_dir`
+    (`cfg`: that config when the caller has read it already)."""
     run = SimpleNamespace(data_dir=Path(model_dir), env=env)
-    cfg = read_config(run, "controller", name)
+    cfg = cfg if cfg is not None else read_config(run, "controller", name)
     best = Paths(Path(model_dir)).root / name / "best.npz"
     fix = fix_hint("controller", SimpleNamespace(data_dir=Path(model_dir)))
     arrays = read_npz(best, fix)
@@ -131,7 +134,7 @@ def load_agent_weights(model_dir: Path, env: str, name: str = "controller") -> d
     """Every weight the numpy agent of `model_dir` needs, validated and checked against each other:
     {"vision", "memory", "controller"} configs, {"encoder", "rnn"} arrays, "params"."""
     run = SimpleNamespace(data_dir=Path(model_dir), env=env)
-    read_config(run, "controller", name)  # first: the controller is what is asked for (and its env)
+    c_cfg = read_config(run, "controller", name)  # first: the controller is what is asked for (and its env)
     paths = Paths(Path(model_dir))
     v_cfg = read_config(SimpleNamespace(data_dir=Path(model_dir), env=None), "vision")
     if v_cfg["env"] != env:
@@ -142,7 +145,7 @@ def load_agent_weights(model_dir: Path, env: str, name: str = "controller") -> d
     encoder = load_encoder(run, v_cfg)
     m_cfg = load_memory(run, v_cfg)
     rnn = load_rnn(run, m_cfg)
-    c_cfg, params = load_controller(model_dir, env, name)
+    c_cfg, params = load_controller(model_dir, env, name, c_cfg)
     c_path = Paths(Path(model_dir)).root / name / "config.json"
     if (c_cfg["z_size"], c_cfg["rnn_size"]) != (v_cfg["z_size"], m_cfg["rnn_size"]):
         raise StageError(
@@ -152,12 +155,13 @@ def load_agent_weights(model_dir: Path, env: str, name: str = "controller") -> d
     return {"vision": v_cfg, "memory": m_cfg, "controller": c_cfg, "encoder": encoder, "rnn": rnn, "params": params}
 
 
-def load_agent(model_dir: Path, env: str):
-    """The trained agent in `model_dir` (vision/, memory/, controller/) as a numpy Agent (no TensorFlow)."""
+def load_agent(model_dir: Path, env: str, weights: dict | None = None):
+    """The trained agent in `model_dir` (vision/, memory/, controller/) as a numpy Agent (no TensorFlow);
+    `weights`: what load_agent_weights returned, when the caller has it already."""
     from worldmodels.envs.registry import get_spec
     from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN
 
-    w = load_agent_weights(model_dir, env)
+    w = weights if weights is not None else load_agent_weights(model_dir, env)
     spec = get_spec(env)
     return Agent(
         NumpyEncoder(w["encoder"]),

@@ -126,6 +126,7 @@ class Agent:
         """C's actions for these frames; `actions` (exploration) replaces them, and M's state
         advances with whichever is taken."""
         z, _ = self.encoder(frames)
+        self.last_z = z  # V's encoding of these frames (play shows its reconstruction)
         if self.track_surprise:
             # M's negative log-likelihood of the z it now sees, from its prediction at the last step.
             self.surprise = (

@@ -46,10 +46,10 @@ the final score uses offsets 0..N-1, so choosing and scoring never share a track
 class Dream:
     """Dream-side evaluation for stage 5: M (numpy) and the first frames of the real rollouts."""
 
-    def __init__(self, args: Run, mem: dict, cfg: ControllerConfig, spec):
+    def __init__(self, args: Run, mem: dict, rnn_weights: dict, cfg: ControllerConfig, spec):
         from worldmodels.models.numpy_agent import NumpyMDNRNN
 
-        self.rnn = NumpyMDNRNN(load_rnn(args, mem))
+        self.rnn = NumpyMDNRNN(rnn_weights)
         self.init_mu, self.init_logvar = load_dream_starts(args, mem)
         self.cfg, self.spec = cfg, spec
         from worldmodels.models.memory.calibration import memory_done_bias
@@ -204,13 +204,13 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     vision_cfg, _ = load_vision(run)
     mem = load_memory(run, vision_cfg)
     load_encoder(run, vision_cfg)  # validated here: the workers load it as it is
-    load_rnn(run, mem)
+    rnn_weights = load_rnn(run, mem)
     load_state(out / "es_state.pkl")  # a damaged search state fails now, before anything is written
     spec = get_spec(run.env)
     n_in = ctrl.input_size(vision_cfg["z_size"], mem["rnn_size"], cfg.inputs)
     n_params = n_in * spec.controller_outputs + spec.controller_outputs
     settings = _settings(run, cfg, vision_cfg, mem, n_params)
-    dream = Dream(run, mem, cfg, spec) if cfg.train_in == "dream" else None
+    dream = Dream(run, mem, rnn_weights, cfg, spec) if cfg.train_in == "dream" else None
     if dream is not None:
         settings["done_bias"] = dream.done_bias  # the dream's termination depends on it
     out.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from worldmodels.cli import add_directory_argument, parse_directory_tool
 from worldmodels.cli import build_parser as build_cli_parser
-from worldmodels.cli import parse_tool
 from worldmodels.io.artifacts import StageError
 from worldmodels.io.data import inspect_rollout, load_rollout, series_problem
 from worldmodels.models.loading import validate_run
@@ -28,9 +28,10 @@ def check_data_dir(root: Path, deep: bool = False) -> list[str]:
     root = Path(root)
     leftovers = [p for p in root.rglob(".tmp*")]
     errors += [f"{p}: a temporary file left behind" for p in leftovers]
+    action_dim = _run_action_dim(root)  # rollouts of another env have another action size
     for f in sorted((root / "rollouts").glob("*.npz")) if (root / "rollouts").is_dir() else []:
         try:
-            inspect_rollout(f)
+            inspect_rollout(f, action_dim)
             if deep:
                 ep = load_rollout(f)
                 if ep["terminated"][:-1].any() or ep["truncated"][:-1].any():
@@ -73,19 +74,23 @@ def check_data_dir(root: Path, deep: bool = False) -> list[str]:
     return errors
 
 
-def build_parser():
-    def extra(p):
-        p.add_argument("directory", nargs="?", type=Path, help="the data directory (same as --data-dir)")
-
-    return build_cli_parser(__doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels check")
-
-
 def _json(path: Path) -> dict | None:
     try:
         obj = json.loads(path.read_text())
         return obj if isinstance(obj, dict) else None
     except (OSError, ValueError):
         return None
+
+
+def _run_action_dim(root: Path) -> int | None:
+    """The action size of the run's env (from its manifest, else V's config), if known."""
+    from worldmodels.config import ENVS
+    from worldmodels.envs.registry import get_spec
+
+    env = (_json(root / "rollouts" / "manifest.json") or {}).get("env") or (
+        _json(root / "vision" / "config.json") or {}
+    ).get("env")
+    return get_spec(env).action_dim if env in ENVS else None
 
 
 def _cross_problems(root: Path) -> list[str]:
@@ -95,19 +100,8 @@ def _cross_problems(root: Path) -> list[str]:
 
     import h5py
 
-    from worldmodels.envs.registry import get_spec
-
     problems = []
-    manifest, vision, memory = (
-        _json(root / p) for p in ("rollouts/manifest.json", "vision/config.json", "memory/config.json")
-    )
-    env = (manifest or {}).get("env") or (vision or {}).get("env")
-    if env in ("carracing", "doom") and (root / "rollouts").is_dir():
-        for f in sorted((root / "rollouts").glob("*.npz")):
-            try:
-                inspect_rollout(f, get_spec(env).action_dim)
-            except StageError as e:
-                problems.append(str(e))
+    vision, memory = _json(root / "vision" / "config.json"), _json(root / "memory" / "config.json")
     series = root / "series" / "series.h5"
     if series.exists() and vision and memory:
         try:
@@ -181,12 +175,14 @@ def _training_state_problems(root: Path) -> list[str]:
     return problems
 
 
+def build_parser():
+    return build_cli_parser(
+        __doc__, run_flags=("env", "preset", "data_dir"), extra=add_directory_argument, prog="worldmodels check"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = build_parser()
-    run, a = parse_tool(p, argv)
-    root = a.directory or run.data_dir
-    if not root.is_dir():
-        p.error(f"{root} is not a directory")
+    root = parse_directory_tool(build_parser(), argv)
     errors = check_data_dir(root, deep=True)
     if errors:
         print("\n".join(errors))

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from worldmodels import paper
+from worldmodels.envs.registry import recorded_renderer
 from worldmodels.io.artifacts import Paths, StageError, atomic_path, ensure_writable, read_json, write_json
 
 
@@ -80,16 +81,15 @@ def _optional_json(path: Path):
         return None
 
 
-def eval_renderer(record: dict, c_cfg: dict | None = None) -> str:
-    """The renderer a score was made on: the record's own field, else what the settings imply."""
-    from worldmodels.envs.registry import get_spec
+def _mean_std_se(scores) -> str:
+    """'mean ± std | standard error' of per-episode scores."""
+    a = np.asarray(scores, np.float64)
+    return f"{a.mean():.1f} ± {a.std():.1f} | {a.std() / np.sqrt(len(a)):.1f}"
 
-    if "renderer" in record:
-        return record["renderer"]
-    env = record.get("env") or (c_cfg or {}).get("env")
-    if c_cfg is not None:  # stage 5 scores with its own --fast-env setting
-        return get_spec(env).renderer(c_cfg.get("config", {}).get("fast_env", True))
-    return "stock" if record.get("stock_env", True) else get_spec(env).renderer(True)
+
+def _seed_range(record: dict) -> str:
+    seeds = record.get("seeds") or ["?", "?"]
+    return f"seeds {seeds[0]} .. {seeds[-1]}"
 
 
 def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history=None) -> str:
@@ -119,23 +119,25 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
         "",
         "## Scores",
         "",
-        "| policy | episodes (held-out seeds) | renderer | mean ± std |",
-        "|---|---|---|---|",
-        f"| this agent, real env | {len(real['scores'])} (from 2x10^9) | {eval_renderer(ev, c_cfg)} | "
-        f"{real['mean']:.1f} ± {real['std']:.1f} |",
+        "| policy | episodes (seeds) | renderer | mean ± std | standard error |",
+        "|---|---|---|---|---|",
+        f"| this agent, real env | {len(real['scores'])} ({_seed_range(ev)}) | {recorded_renderer(ev, c_cfg)} | "
+        f"{_mean_std_se(real['scores'])} |",
     ]
     if "dream" in ev:
         lines.append(
-            f"| this agent, in its dream | {len(ev['dream']['scores'])} | - | "
-            f"{ev['dream']['mean']:.1f} ± {ev['dream']['std']:.1f} |"
+            f"| this agent, in its dream | {len(ev['dream']['scores'])} | - | {_mean_std_se(ev['dream']['scores'])} |"
         )
     if random:
         lines.append(
-            f"| random policy, real env | {random['episodes']} (same seeds) | {eval_renderer(random)} | "
-            f"{random['mean']:.1f} ± {random['std']:.1f} |"
+            f"| random policy, real env | {random['episodes']} (same seeds) | {recorded_renderer(random)} | "
+            f"{_mean_std_se(random['scores'])} |"
         )
     lines += [
-        f"| paper | | - | {paper.SUMMARY.get(env, '-')} |",
+        f"| paper | 100 | - | {paper.SUMMARY.get(env, '-')} | |",
+        "",
+        "Every row but the paper's comes from a file of this folder (`controller/eval.json`) or of the run "
+        "(`evaluate_random.json`).",
         "",
         "The fast renderer draws the stock env's pixels (a test compares frames and rewards). Check it yourself",
         "on episodes it never saw (env seeds S .. S+N-1, the stock environment unless --fast-env):",

@@ -88,18 +88,40 @@ class VideoWriter:
         return self.path
 
 
-def write_video(path: Path, frames, fps: int) -> Path:
-    """Write frames uint8 [H,W,3] as MP4 (or GIF), atomically. Returns the path written."""
-    w = VideoWriter(path, fps)
-    try:
-        w.append(np.asarray(frames))
-    except BaseException:
-        w.close(ok=False)
-        raise
-    return w.close()
+DECODE_CHUNK = 64
+"""Frames decoded by V per call: one TensorFlow call per chunk, not per step, and memory stays flat."""
 
 
-def play_dream(model_dir: Path, env: str, seeds: list[int], temperature: float, max_steps: int, decode, writer):
+class DecodedFrames:
+    """Buffers latents (and the real frames beside them) and writes them to `writer` decoded by V,
+    DECODE_CHUNK at a time."""
+
+    def __init__(self, decode, writer, beside_real: bool):
+        self.decode, self.writer, self.beside_real = decode, writer, beside_real
+        self.z: list[np.ndarray] = []
+        self.real: list[np.ndarray] = []
+
+    def add(self, z: np.ndarray, real: np.ndarray | None = None) -> None:
+        self.z.append(z)
+        if real is not None:
+            self.real.append(real)
+        if len(self.z) >= DECODE_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.z:
+            return
+        decoded = self.decode(np.stack(self.z))
+        if self.beside_real:
+            self.writer.append(side_by_side(np.stack(self.real), decoded))
+        else:
+            self.writer.append(decoded.repeat(SCALE, 1).repeat(SCALE, 2))
+        self.z, self.real = [], []
+
+
+def play_dream(
+    model_dir: Path, env: str, seeds: list[int], temperature: float, max_steps: int, decode, writer, weights=None
+):
     """Dream episodes of the agent in `model_dir`, decoded by V into `writer`; returns their rewards."""
     from worldmodels.envs.registry import get_spec
     from worldmodels.models import controller as ctrl
@@ -107,37 +129,37 @@ def play_dream(model_dir: Path, env: str, seeds: list[int], temperature: float, 
     from worldmodels.models.memory.calibration import memory_done_bias
 
     spec = get_spec(env)
-    weights = load_agent_weights(model_dir, env)
+    weights = weights if weights is not None else load_agent_weights(model_dir, env)
     c_cfg, params = weights["controller"], weights["params"]
     init_mu, init_lv = load_dream_starts(model_dir, weights["memory"])
-    rnn_weights = weights["rnn"]
     done_bias = memory_done_bias(weights["memory"])
-    denv = DreamEnv(rnn_weights, init_mu, init_lv, spec.action_dim, temperature, max_steps, done_bias=done_bias)
+    denv = DreamEnv(weights["rnn"], init_mu, init_lv, spec.action_dim, temperature, max_steps, done_bias=done_bias)
     n_in = ctrl.input_size(init_mu.shape[1], denv.rnn.units, c_cfg["inputs"])
     w, b = ctrl.unflatten(params, n_in, spec.controller_outputs)
-    scores = []
+    frames, scores = DecodedFrames(decode, writer, beside_real=False), []
     for s in seeds:
         z, info = denv.reset(seed=s)
         total, done = 0.0, False
-        writer.append(decode(z[None]).repeat(SCALE, 1).repeat(SCALE, 2))
+        frames.add(z)
         while not done:
             x = ctrl.controller_input(z[None], info["h"][None], info["c"][None], c_cfg["inputs"])
             z, r, term, trunc, info = denv.step(spec.map_actions(x @ w + b)[0])
-            writer.append(decode(z[None]).repeat(SCALE, 1).repeat(SCALE, 2))
+            frames.add(z)
             total += r
             done = term or trunc
         scores.append(total)
+    frames.flush()
     return scores
 
 
-def play_real(model_dir: Path, env: str, seeds: list[int], max_steps: int, fast: bool, decode, writer):
+def play_real(model_dir: Path, env: str, seeds: list[int], max_steps: int, fast: bool, decode, writer, weights=None):
     """Real episodes of the agent in `model_dir`, each frame beside V's reconstruction, into `writer`;
     returns their scores. Frames go to the writer as they are played (memory stays flat)."""
     from worldmodels.envs import make_env
 
-    agent = load_agent(model_dir, env)
+    agent = load_agent(model_dir, env, weights)
     real_env = make_env(env, max_steps=max_steps, fast=fast)
-    scores = []
+    frames, scores = DecodedFrames(decode, writer, beside_real=True), []
     try:
         with one_blas_thread():
             for s in seeds:
@@ -145,14 +167,13 @@ def play_real(model_dir: Path, env: str, seeds: list[int], max_steps: int, fast:
                 agent.reset(1)
                 total, done = 0.0, False
                 while not done:
-                    frame = obs
                     action = agent.act(obs[None])[0]
-                    mu, _ = agent.encoder(frame[None])
-                    writer.append(side_by_side(frame[None], decode(mu)))
+                    frames.add(agent.last_z[0], obs)  # the frame and V's encoding of it, as the agent saw it
                     obs, reward, terminated, truncated, _ = real_env.step(action)
                     total += float(reward)
                     done = terminated or truncated
                 scores.append(total)
+        frames.flush()
     finally:
         real_env.close()
     return scores
@@ -171,10 +192,10 @@ def play(
     fast: bool,
 ) -> tuple[Path, list[float], int]:
     """Run and record `episodes` episodes on env seeds first_seed..; returns (video path, scores, frames written)."""
-    from worldmodels.models.loading import load_agent_weights, load_vision
+    from worldmodels.models.loading import load_vision
     from worldmodels.models.vae import decode_uint8
 
-    load_agent_weights(model_dir, env)  # fail on anything missing, damaged or foreign before loading V
+    weights = load_agent_weights(model_dir, env)  # fail on anything missing, damaged or foreign before loading V
     _, vae = load_vision(SimpleNamespace(data_dir=Path(model_dir), env=env), need_keras=True)
 
     def decode(z):
@@ -184,9 +205,9 @@ def play(
     writer = VideoWriter(video, fps)
     try:
         if dream:
-            scores = play_dream(model_dir, env, seeds, temperature, max_steps, decode, writer)
+            scores = play_dream(model_dir, env, seeds, temperature, max_steps, decode, writer, weights)
         else:
-            scores = play_real(model_dir, env, seeds, max_steps, fast, decode, writer)
+            scores = play_real(model_dir, env, seeds, max_steps, fast, decode, writer, weights)
     except BaseException:
         writer.close(ok=False)
         raise

@@ -115,9 +115,11 @@ def _score_section(d: Path, env: str) -> list[str]:
     rnd = _load(d / "evaluate_random.json")
     if not (ev or rnd):
         return []
+    from worldmodels.envs.registry import recorded_renderer
+
     lines = ["## Score", "", "| policy | episodes | renderer | mean ± std |", "|---|---|---|---|"]
     if ev:
-        renderer = ev.get("renderer", "?")
+        renderer = recorded_renderer(ev, _load(d / "controller" / "config.json"))
         real = ev["real"]
         lines.append(
             f"| this agent (real env) | {ev['episodes']} | {renderer} | {real['mean']:.1f} ± {real['std']:.1f} |"
@@ -129,7 +131,7 @@ def _score_section(d: Path, env: str) -> list[str]:
                 f"{dream['mean']:.1f} ± {dream['std']:.1f} |"
             )
     if rnd:
-        renderer = rnd.get("renderer", "stock" if rnd.get("stock_env", True) else "fast")
+        renderer = recorded_renderer(rnd)
         lines.append(
             f"| random policy (same held-out seeds) | {rnd['episodes']} | {renderer} | "
             f"{rnd['mean']:.1f} ± {rnd['std']:.1f} |"
@@ -161,22 +163,18 @@ def write_report(data_dir: Path) -> Path:
 
 
 def build_parser():
+    from worldmodels.cli import add_directory_argument
     from worldmodels.cli import build_parser as build_cli_parser
 
-    def extra(p):
-        p.add_argument("directory", nargs="?", type=Path, help="the data directory (same as --data-dir)")
-
-    return build_cli_parser(__doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels report")
+    return build_cli_parser(
+        __doc__, run_flags=("env", "preset", "data_dir"), extra=add_directory_argument, prog="worldmodels report"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import parse_tool
+    from worldmodels.cli import parse_directory_tool
 
-    p = build_parser()
-    run, a = parse_tool(p, argv)
-    root = a.directory or run.data_dir
-    if not root.is_dir():
-        p.error(f"{root} is not a directory")
+    root = parse_directory_tool(build_parser(), argv)
     print(f"wrote {write_report(root)}")
     return 0
 
