@@ -20,25 +20,67 @@ def fixed_actions(n, seed):
     return np.asarray(out, np.float32)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fast_env_frames_and_rewards_equal_stock(seed):
-    actions = fixed_actions(300, seed)
-    runs = {}
-    for env_id in ("CarRacing-v3", ENV_ID):
-        env = gym.make(env_id)
-        obs, _ = env.reset(seed=seed)
-        frames, rewards, ends = [obs], [], []
-        for a in actions:
-            obs, r, term, trunc, _ = env.step(a)
-            frames.append(obs)
-            rewards.append(r)
-            ends.append((term, trunc))
-        env.close()
-        runs[env_id] = (np.stack(frames), np.array(rewards), ends)
-    stock, fast = runs["CarRacing-v3"], runs[ENV_ID]
-    assert np.array_equal(stock[0], fast[0]), "fast renderer drew different pixels"
-    assert np.array_equal(stock[1], fast[1])
-    assert stock[2] == fast[2]
+def stress_action(t: int, env, pursuit: PursuitPolicy) -> np.ndarray:
+    """Drive along the track, then leave it at full throttle and brake hard on the grass, spin (full
+    lock, throttle and brake at once), weave at full speed, and re-enter (the track follower takes over
+    again): 50 steps per phase, cycling."""
+    phase = (t // 50) % 6
+    if phase in (0, 1, 4):
+        return pursuit(env)
+    if phase == 2:
+        return np.array([1, 1, 0] if t % 50 < 30 else [0, 0, 0.9], np.float32)
+    if phase == 3:
+        return np.array([-1, 1, 0.5], np.float32)
+    return np.array([0.3 * np.sin(t), 1, 0], np.float32)
+
+
+def assert_same_episode(seed: int, steps: int | None = None) -> int:
+    """Step the stock env and the fast one side by side on `seed`: every frame, reward and end flag equal."""
+    envs = [gym.make("CarRacing-v3"), gym.make(ENV_ID)]
+    try:
+        first = [e.reset(seed=seed)[0] for e in envs]
+        np.testing.assert_array_equal(first[0], first[1])
+        pursuit, t, done = PursuitPolicy(np.random.default_rng(seed)), 0, False
+        while not done and (steps is None or t < steps):
+            action = stress_action(t, envs[0], pursuit)
+            stock, fast = (e.step(action) for e in envs)
+            np.testing.assert_array_equal(stock[0], fast[0], err_msg=f"seed {seed}, step {t}: other pixels")
+            assert stock[1:4] == fast[1:4], f"seed {seed}, step {t}: reward or end differs"
+            done, t = stock[2] or stock[3], t + 1
+        return t
+    finally:
+        for e in envs:
+            e.close()
+
+
+def test_fast_env_frames_and_rewards_equal_stock():
+    assert assert_same_episode(0, steps=300) == 300
+
+
+@pytest.mark.slow  # five whole episodes in both envs (about 30 s)
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_fast_env_equals_stock_on_whole_episodes(seed):
+    assert assert_same_episode(seed) == 1000  # CarRacing-v3's time limit
+
+
+def test_a_gauge_above_the_dashboard_takes_the_stock_path():
+    """A wheel spinning fast enough draws its gauge above the dashboard into the picture: the fast
+    renderer then flips the whole frame as the stock env does, and the pixels still agree."""
+    from worldmodels.envs.fast_carracing import CarRacingFast
+
+    envs = [gym.make("CarRacing-v3"), gym.make(ENV_ID)]
+    for e in envs:
+        e.reset(seed=7)
+        for _ in range(60):
+            e.step(np.array([0, 1, 0], np.float32))
+        e.unwrapped.car.wheels[0].omega = 1000.0  # the gauge: 0.01 * omega bars, 4 of them reach the picture
+    fast = envs[1].unwrapped
+    assert fast._state_pixels() is None  # the frame the last step drew needs the stock path now
+    frames = [e.unwrapped._render("state_pixels") for e in envs]
+    np.testing.assert_array_equal(frames[0], frames[1])
+    assert isinstance(fast, CarRacingFast)
+    for e in envs:
+        e.close()
 
 
 def test_rotate_matches_pygame_bit_for_bit(rng):

@@ -56,29 +56,3 @@ def test_shipped_decoder_reproduces_v(rng):
     x = tf.constant(rng.uniform(size=(2, 64, 64, 3)), tf.float32)
     np.testing.assert_array_equal(shipped.encode(x)[0].numpy(), vae.encode(x)[0].numpy())
     np.testing.assert_allclose(shipped(x).numpy(), vae(x).numpy(), atol=2e-2)
-
-
-@pytest.mark.slow  # full 1000-step episodes in this process and in worker processes
-def test_an_episode_is_the_same_whatever_runs_it():
-    """One worker (this process, whose BLAS has as many threads as cores), two workers (one thread
-    each), and `play` (which films the episode) give the same score on the same seeds: the agent's
-    arithmetic runs on one BLAS thread everywhere."""
-    import json
-
-    from worldmodels.tools.evaluate import evaluate
-    from worldmodels.tools.play import play_real
-
-    bundle = PRETRAINED / "carracing-laptop"
-    recorded = json.loads((bundle / "controller" / "eval.json").read_text())["real"]["scores"][:2]
-    seeds = [2_000_000_000, 2_000_000_001]
-    one = evaluate("carracing", bundle, 2, seeds[0], 1, "agent", True, 1000)["scores"]
-    two = evaluate("carracing", bundle, 2, seeds[0], 2, "agent", True, 1000)["scores"]
-
-    class Discard:
-        def append(self, frames):
-            pass
-
-    filmed = play_real(
-        bundle, "carracing", seeds, 1000, True, lambda mu: np.zeros((len(mu), 64, 64, 3), np.uint8), Discard()
-    )
-    assert one == two == filmed == recorded

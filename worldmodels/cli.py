@@ -3,7 +3,7 @@
 Every command (the five stages and every tool) is built by `build_parser` from the same flags, with
 the same names, meanings and defaults:
 
-  --env --preset --data-dir --seed --workers --ray-address --log-level   (the run: `Run`)
+  --env --preset --data-dir --seed --workers --envs-per-worker --ray-address --log-level   (the run)
   --episodes --seed-offset --max-steps --fast-env/--no-fast-env --out    (scoring and filming)
 
 A stage adds one flag per field of its config (a flag given overrides the preset's value). Old
@@ -25,7 +25,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from worldmodels.config import ENVS, PRESET_NAMES, STAGE_CONFIGS, Run, default_data_dir, make_stage_config
+from worldmodels.config import (
+    ENVS,
+    ENVS_PER_WORKER,
+    PRESET_NAMES,
+    STAGE_CONFIGS,
+    Run,
+    default_data_dir,
+    make_stage_config,
+)
 from worldmodels.io.artifacts import StageError
 from worldmodels.io.seeding import EVAL_SEED_BASE, TRAIN_SEED_RANGE
 
@@ -52,6 +60,13 @@ def _add_run_flags(p: argparse.ArgumentParser, flags: Sequence[str], env_default
         g.add_argument("--seed", type=int, default=0, help="random seed; the same seed and flags give the same results")
     if "workers" in flags:
         g.add_argument("--workers", type=int, default=None, help="worker processes (default: the number of CPU cores)")
+        g.add_argument(
+            "--envs-per-worker",
+            type=int,
+            default=ENVS_PER_WORKER,
+            help="episodes each worker steps in lockstep, one agent call per step for all "
+            f"(default: {ENVS_PER_WORKER}; 1 plays one episode at a time); results do not depend on it",
+        )
     if "ray_address" in flags:
         g.add_argument(
             "--ray-address",
@@ -145,12 +160,14 @@ def resolve_run(p: argparse.ArgumentParser, ns: argparse.Namespace) -> Run:
     workers = getattr(ns, "workers", None)
     workers = workers if workers is not None else (os.cpu_count() or 1)
     require(p, "--workers", workers, "positive")
+    envs_per_worker = getattr(ns, "envs_per_worker", ENVS_PER_WORKER)
+    require(p, "--envs-per-worker", envs_per_worker, "positive")
     ray_address = getattr(ns, "ray_address", None) or os.environ.get("RAY_ADDRESS") or None
     seed = getattr(ns, "seed", 0)
     if seed < 0 or seed >= 2**32:
         p.error(f"--seed must be in [0, 2^32), got {seed}")
     argv = tuple(getattr(ns, "argv", None) or ())
-    return Run(env, preset, Path(data_dir), seed, workers, ray_address, argv)
+    return Run(env, preset, Path(data_dir), seed, workers, ray_address, argv, envs_per_worker)
 
 
 def require(p: argparse.ArgumentParser, flag: str, value: float, rule: str) -> None:

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 ENVS = ("carracing", "doom")
+ENVS_PER_WORKER = 8
+"""Episodes a worker steps in lockstep by default (--envs-per-worker): V, M and C run once per step for
+all of them. Past 8 the agent's share of a step is already small next to the env's (bench/cmaes_generation.py)."""
 PRESET_NAMES = ("tiny", "laptop", "paper")
 
 
@@ -29,6 +32,8 @@ class Run:
     argv: tuple[str, ...] | None = None
     """The flags as the user gave them (set by the command line), so artifacts can record the exact
     command that made them and messages can repeat it."""
+    envs_per_worker: int = ENVS_PER_WORKER
+    """Episodes each worker steps in lockstep (results never depend on it)."""
 
 
 def default_data_dir(env: str, preset: str) -> Path:

@@ -25,6 +25,8 @@ from pygame import gfxdraw
 ENV_ID = "worldmodels/CarRacingFast-v3"
 _TWO_PI = 2.0 * math.pi
 _EPS = pygame.math.Vector2().epsilon
+_DASHBOARD_ROWS = int(cr.WINDOW_H * 5 / 40)
+"""The frame's bottom rows that `_render_indicators` paints black (h = H/40; the bar is 5h tall)."""
 
 
 def rotate_rad(xy: np.ndarray, angle: float) -> np.ndarray:
@@ -57,6 +59,23 @@ def _grass_polygons() -> np.ndarray:
     return np.asarray(polys, np.float64)
 
 
+_SURFACES: dict[str, pygame.Surface] = {}
+
+
+def _surfaces() -> dict[str, pygame.Surface]:
+    """The drawing surfaces, one set per process, shared by its envs (every frame redraws what it
+    reads of them, and a worker stepping K envs then holds 6 MB of them, not 6 MB per env). `canvas`:
+    the frame, drawn unflipped; `panel`: the dashboard, drawn alone (its rows above the dashboard stay
+    black); `narrow`: the frame's rows shrunk to 96 wide and flipped, the dashboard's rows below."""
+    if not _SURFACES:
+        _SURFACES.update(
+            canvas=pygame.Surface((cr.WINDOW_W, cr.WINDOW_H)),
+            panel=pygame.Surface((cr.WINDOW_W, cr.WINDOW_H)),
+            narrow=pygame.Surface((cr.STATE_W, cr.WINDOW_H)),
+        )
+    return _SURFACES
+
+
 class CarRacingFast(cr.CarRacing):
     """CarRacing-v3, same constructor, physics, rewards and pixels; a vectorised road renderer."""
 
@@ -76,13 +95,27 @@ class CarRacingFast(cr.CarRacing):
         return self._road_xy
 
     def _visible(self, xy: np.ndarray, zoom: float, translation, angle: float) -> tuple[np.ndarray, np.ndarray]:
-        """Screen coordinates [P,4,2] and the stock cull mask [P] (any vertex inside the margin box)."""
+        """Screen coordinates [P,4,2] and which polygons can change a pixel of the frame [P].
+
+        The stock env draws every polygon with a vertex inside a margin box of MAX_SHAPE_DIM (~380 px)
+        around the screen: about half of them lie wholly off screen and draw nothing (SDL_gfx clips
+        every line and span to the surface, and an anti-aliased edge strays at most a pixel from the
+        polygon). Also skipped: polygons wholly in the bottom 100 rows of the frame (the first 100
+        before the flip), which the dashboard then paints black, and which the frame is never read from.
+        """
         pts = rotate_rad(xy, angle)
         sx = pts[..., 0] * zoom + translation[0]
         sy = pts[..., 1] * zoom + translation[1]
         m = cr.MAX_SHAPE_DIM
         inside = (-m <= sx) & (sx <= cr.WINDOW_W + m) & (-m <= sy) & (sy <= cr.WINDOW_H + m)
-        return np.stack([sx, sy], axis=-1), inside.any(axis=1)
+        slack = 3  # pixels: an edge's anti-aliasing and the float -> int conversion of the vertices
+        draws = (
+            (sx.max(axis=1) >= -slack)
+            & (sx.min(axis=1) <= cr.WINDOW_W + slack)
+            & (sy.max(axis=1) >= _DASHBOARD_ROWS - slack)
+            & (sy.min(axis=1) <= cr.WINDOW_H + slack)
+        )
+        return np.stack([sx, sy], axis=-1), inside.any(axis=1) & draws
 
     @staticmethod
     def _covers_screen(poly: np.ndarray, zoom: float, translation, angle: float, margin: float = 4.0) -> bool:
@@ -112,6 +145,7 @@ class CarRacingFast(cr.CarRacing):
             # the same pixels at a quarter of the cost.
             self.surf.fill(self.bg_color)
         else:
+            self.surf.fill((0, 0, 0))  # the stock env draws on a new (black) surface
             self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
 
         screen, visible = self._visible(self._GRASS, zoom, translation, angle)
@@ -131,7 +165,8 @@ class CarRacingFast(cr.CarRacing):
             gfxdraw.filled_polygon(self.surf, poly, color)
 
     def _render(self, mode: str):
-        # The stock _render, with the score font created once rather than every frame.
+        # The stock _render, with the score font created once rather than every frame, one surface
+        # reused, and for state_pixels (the observation) the flip of the whole frame avoided.
         if self._font is None:
             pygame.font.init()
             self._font = pygame.font.Font(pygame.font.get_default_font(), 42)
@@ -139,7 +174,7 @@ class CarRacingFast(cr.CarRacing):
             return super()._render(mode)
         if self.clock is None:
             self.clock = pygame.time.Clock()
-        self.surf = pygame.Surface((cr.WINDOW_W, cr.WINDOW_H))
+        self.surf = _surfaces()["canvas"]
         angle = -self.car.hull.angle
         zoom = 0.1 * cr.SCALE * max(1 - self.t, 0) + cr.ZOOM * cr.SCALE * min(self.t, 1)
         scroll_x = -(self.car.hull.position[0]) * zoom
@@ -148,17 +183,52 @@ class CarRacingFast(cr.CarRacing):
         trans = (cr.WINDOW_W / 2 + trans[0], cr.WINDOW_H / 4 + trans[1])
         self._render_road(zoom, trans, angle)
         self.car.draw(self.surf, zoom, trans, angle, mode not in ["state_pixels_list", "state_pixels"])
+        if mode == "state_pixels":
+            frame = self._state_pixels()
+            if frame is not None:
+                return frame
         self.surf = pygame.transform.flip(self.surf, False, True)
-        self._render_indicators(cr.WINDOW_W, cr.WINDOW_H)
-        text = self._font.render(f"{self.reward:04.0f}", True, (255, 255, 255), (0, 0, 0))
-        text_rect = text.get_rect()
-        text_rect.center = (60, cr.WINDOW_H - cr.WINDOW_H * 2.5 / 40.0)
-        self.surf.blit(text, text_rect)
+        self._draw_dashboard(self.surf)
         if mode == "rgb_array":
             return self._create_image_array(self.surf, (cr.VIDEO_W, cr.VIDEO_H))
         if mode == "state_pixels":
             return self._create_image_array(self.surf, (cr.STATE_W, cr.STATE_H))
         return self.isopen
+
+    def _draw_dashboard(self, surface: pygame.Surface) -> None:
+        """The stock dashboard (gauges and score) onto `surface`, a flipped frame."""
+        self.surf = surface
+        self._render_indicators(cr.WINDOW_W, cr.WINDOW_H)
+        text = self._font.render(f"{self.reward:04.0f}", True, (255, 255, 255), (0, 0, 0))
+        text_rect = text.get_rect()
+        text_rect.center = (60, cr.WINDOW_H - cr.WINDOW_H * 2.5 / 40.0)
+        surface.blit(text, text_rect)
+
+    def _state_pixels(self) -> np.ndarray | None:
+        """The 96x96 observation of the unflipped frame on self.surf, pixel for pixel the stock
+        smoothscale(flip(frame + dashboard)), without flipping the 1000x800 frame.
+
+        pygame's smoothscale shrinks each row first (X), then each column (Y). Rows do not mix in the
+        X pass, so it commutes with the flip: shrink the frame's rows to 96 wide, flip that (96x800),
+        put the dashboard's rows (drawn on a panel of their own, then shrunk alike) at the bottom, and
+        let a second smoothscale do the Y pass. None (the caller takes the stock path) if a gauge
+        reached above the dashboard into the picture (a car past ~200 km/h, wheels spinning wildly).
+        """
+        W, H, d = cr.WINDOW_W, cr.WINDOW_H, _DASHBOARD_ROWS
+        frame, panel, narrow = self.surf, _surfaces()["panel"], _surfaces()["narrow"]
+        self._draw_dashboard(panel)
+        self.surf = frame
+        pixels = pygame.surfarray.pixels2d(panel)
+        overflow = bool(pixels[:, H - d - 1].any())
+        del pixels  # unlocks the surface
+        if overflow:
+            panel.fill((0, 0, 0), (0, 0, W, H - d))
+            return None
+        picture = pygame.transform.smoothscale(frame.subsurface((0, d, W, H - d)), (cr.STATE_W, H - d))
+        narrow.blit(pygame.transform.flip(picture, False, True), (0, 0))
+        dashboard = pygame.transform.smoothscale(panel.subsurface((0, H - d, W, d)), (cr.STATE_W, d))
+        narrow.blit(dashboard, (0, H - d))
+        return self._create_image_array(narrow, (cr.STATE_W, cr.STATE_H))
 
 
 if ENV_ID not in gym.registry:

@@ -110,8 +110,8 @@ def dream_rollouts(
         u, eps, u_done = noise.next()  # drawn for every episode so each stream advances alike
         x = ctrl.controller_input(z[idx], h[idx], c[idx], inputs)
         action = map_actions(ctrl.batched_outputs(x, w[idx], b[idx]))
-        h_new, c_new = rnn.step(z[idx], action, (h[idx], c[idx]))
-        mix, reward, done_logit = rnn.heads(h_new)
+        h_new, c_new = rnn.step(z[idx], action, (h[idx], c[idx]), exact_rows=False)
+        mix, reward, done_logit = rnn.heads(h_new, exact_rows=False)
         h[idx], c[idx] = h_new, c_new
         z[idx] = sample_next_z(mix, z_size, rnn.num_mixtures, temperature, u[idx], eps[idx])
         total[idx] += reward

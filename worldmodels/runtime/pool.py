@@ -80,8 +80,12 @@ class TaskPool:
         initargs: tuple = (),
         ray_address: str | None = None,
         restarts: int | None = None,
+        finalizer: Callable[[], None] | None = None,
     ):
+        """finalizer: undoes the initializer when tasks ran in this process (one worker), e.g. closes
+        the envs it built; worker processes and actors simply end."""
         self.workers = workers
+        self.finalizer = finalizer
         # How often a local pool whose worker died starts again within one map (the crash tests set
         # WORLDMODELS_WORKER_RESTARTS=0 to see the death itself).
         self.restarts = int(os.environ.get(RESTARTS_ENV, 1)) if restarts is None else restarts
@@ -127,6 +131,11 @@ class TaskPool:
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(_RayWorker)
         self._actors = [actor.remote(self.initializer, self.initargs) for _ in range(max(1, n))]
 
+    @property
+    def size(self) -> int:
+        """How many tasks run at once: the Ray actors, or the local workers."""
+        return len(self._actors) or self.workers
+
     def actor_pids(self) -> list[int]:
         """The process id of each Ray actor (tests kill one)."""
         import ray
@@ -154,6 +163,9 @@ class TaskPool:
         )
 
     def __exit__(self, *exc) -> None:
+        if self._inline_ready and self.finalizer is not None:
+            self._inline_ready = False
+            self.finalizer()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
@@ -173,27 +185,35 @@ class TaskPool:
                 ray.shutdown()
 
     def map(
-        self, fn: Callable[[Any], Any], tasks: Sequence[Any], desc: str | None = None, progress: bool = True
+        self,
+        fn: Callable[[Any], Any],
+        tasks: Sequence[Any],
+        desc: str | None = None,
+        progress: bool = True,
+        units: Sequence[int] | None = None,
     ) -> list[Any]:
-        """fn(task) for every task, results in task order, with a progress bar."""
-        bar = tqdm(total=len(tasks), desc=desc, disable=not progress or desc is None, leave=False)
+        """fn(task) for every task, results in task order, with a progress bar that counts tasks, or
+        units[i] for task i (a task that is a batch of episodes counts its episodes)."""
+        units = list(units) if units is not None else [1] * len(tasks)
+        bar = tqdm(total=sum(units), desc=desc, disable=not progress or desc is None, leave=False)
         try:
             if self._actors:
-                return self._map_ray(fn, tasks, bar)
+                return self._map_ray(fn, tasks, bar, units)
             if self._executor is None:
-                if not self._inline_ready and self.initializer is not None:
-                    self.initializer(*self.initargs)
+                if not self._inline_ready:
+                    if self.initializer is not None:
+                        self.initializer(*self.initargs)
                     self._inline_ready = True
                 out = []
-                for t in tasks:
+                for t, n in zip(tasks, units):
                     out.append(fn(t))
-                    bar.update()
+                    bar.update(n)
                 return out
-            return self._map_local(fn, tasks, bar)
+            return self._map_local(fn, tasks, bar, units)
         finally:
             bar.close()
 
-    def _map_local(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar) -> list[Any]:
+    def _map_local(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar, units: list[int]) -> list[Any]:
         """On the local pool. A worker that dies breaks the pool: it is started again (up to
         `restarts` times per map) and the unfinished tasks run again, so a lost worker costs time,
         not the stage."""
@@ -202,8 +222,8 @@ class TaskPool:
         while True:
             todo = [i for i in range(len(tasks)) if i not in results]
             futures = {i: self._executor.submit(fn, tasks[i]) for i in todo}
-            for f in futures.values():
-                f.add_done_callback(lambda _: bar.update())
+            for i, f in futures.items():
+                f.add_done_callback(lambda _, n=units[i]: bar.update(n))
             try:
                 for i, f in futures.items():
                     results[i] = f.result()
@@ -212,7 +232,7 @@ class TaskPool:
                 for i, f in futures.items():  # keep what finished before the pool broke
                     if f.done() and not f.cancelled() and f.exception() is None:
                         results[i] = f.result()
-                bar.n = len(results)
+                bar.n = sum(units[i] for i in results)
                 bar.refresh()
                 if restarts >= self.restarts:
                     raise StageError(
@@ -231,7 +251,7 @@ class TaskPool:
                 self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = self._new_executor()
 
-    def _map_ray(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar) -> list[Any]:
+    def _map_ray(self, fn: Callable[[Any], Any], tasks: Sequence[Any], bar, units: list[int]) -> list[Any]:
         """On Ray's ActorPool: every actor busy with one task at a time, results in task order. A dead
         actor is restarted by Ray and its task retried (max_restarts / max_task_retries above)."""
         import ray
@@ -240,8 +260,8 @@ class TaskPool:
         results = []
         try:
             for r in ActorPool(self._actors).map(lambda actor, task: actor.run.remote(fn, task), tasks):
+                bar.update(units[len(results)])
                 results.append(r)
-                bar.update()
         except ray.exceptions.RayError as e:
             raise StageError(
                 f"a Ray task failed ({type(e).__name__}: {e}); everything finished so far is saved: "

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from worldmodels.io.artifacts import fault_point
 from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN, load_npz, one_blas_thread
 
@@ -34,69 +36,128 @@ def init_worker(env_name: str, vision_dir: str, memory_dir: str, inputs: str, fa
     )
 
 
-def _env(max_steps: int):
+def _env(max_steps: int, slot: int = 0):
+    """The worker's env number `slot` truncated at `max_steps`, built on first use and kept."""
     envs = _WORKER["envs"]
-    if max_steps not in envs:
-        envs[max_steps] = _WORKER["make_env"](_WORKER["env_name"], max_steps=max_steps, fast=_WORKER["fast_env"])
-    return envs[max_steps]
+    if (max_steps, slot) not in envs:
+        envs[max_steps, slot] = _WORKER["make_env"](_WORKER["env_name"], max_steps=max_steps, fast=_WORKER["fast_env"])
+    return envs[max_steps, slot]
 
 
-def run_episode(
-    env,
-    agent: Agent,
-    env_seed: int,
-    patience: int = 0,
-    step_penalty: float = 0.0,
-    record: bool = False,
-    curiosity: float = 0.0,
-) -> tuple[float, int, dict | None]:
-    """One episode of `agent` in `env` seeded `env_seed`: (total reward, steps, trace if record).
+class _Episode:
+    """One running episode of a batch: its task, its env, and its running totals."""
 
-    patience > 0 stops a hopeless training episode early: after `patience` steps in a row without a
-    positive reward (off the track, stalled), the episode ends and the rest of it is charged
-    `step_penalty` per step, what the env would have charged had nothing more been gained. Scores
-    reported as results never use it, nor the curiosity bonus (curiosity x M's negative
-    log-likelihood of each z it sees, given its prediction a step earlier).
+    def __init__(self, index: int, task: tuple, env):
+        self.index, self.env = index, env
+        self.params, seed, _, self.patience = task[:4]
+        self.curiosity = task[4] if len(task) > 4 else 0.0
+        self.obs, _ = env.reset(seed=int(seed))
+        self.total, self.steps, self.idle = 0.0, 0, 0
+
+    def step(self, action: np.ndarray, surprise: float, step_penalty: float) -> bool:
+        """Take `action`; True when the episode is over: ended by the env, or stopped for patience
+        (after `patience` steps in a row without a positive reward, off the track or stalled, the rest
+        of the episode is charged `step_penalty` per step, what the env would have charged had nothing
+        more been gained)."""
+        if self.curiosity:
+            self.total += self.curiosity * surprise
+        self.obs, reward, terminated, truncated, _ = self.env.step(action)
+        self.total += float(reward)
+        self.steps += 1
+        if terminated or truncated:
+            return True
+        self.idle = 0 if reward > 0 else self.idle + 1
+        if self.patience and self.idle >= self.patience:
+            self.total += step_penalty * (self.env.spec.max_episode_steps - self.steps)
+            return True
+        return False
+
+
+def run_batch(envs: list, agent: Agent, tasks: list[tuple], step_penalty: float = 0.0) -> list[tuple[float, int]]:
+    """Play `tasks` (controller params, env seed, max steps, patience[, curiosity]) with len(envs)
+    episodes in lockstep: one call of V, M and C per step for all of them, each in its own env. An
+    episode that ends leaves the batch and the next task takes its slot. Returns (total reward,
+    steps) per task, in task order.
+
+    Every row's arithmetic is a batch of one's (numpy_agent.rowwise) on one BLAS thread, so a task's
+    result is the same whatever the batch size, the other tasks, or the process that runs it.
+    Training episodes may stop early (patience) and earn a curiosity bonus (curiosity x M's negative
+    log-likelihood of each z it sees, given its prediction a step earlier); scored results use neither.
     """
+    results: list = [None] * len(tasks)
+    waiting = iter(enumerate(tasks))
+    slots: list[_Episode | None] = [None] * len(envs)
+
+    def fill(slot: int) -> None:
+        nxt = next(waiting, None)
+        slots[slot] = None if nxt is None else _Episode(nxt[0], nxt[1], envs[slot])
+        if nxt is not None:
+            agent.reset_row(slot, nxt[1][0])
+
     with one_blas_thread():
-        obs, _ = env.reset(seed=int(env_seed))
-        agent.reset(1)
-        agent.track_surprise = curiosity > 0
-        total, steps, done, idle = 0.0, 0, False, 0
-        trace = {"obs": [], "action": [], "reward": [], "terminated": [], "truncated": []} if record else None
-        while not done:
-            action = agent.act(obs[None])[0]
-            if curiosity:
-                total += curiosity * float(agent.surprise[0])
-            if record:
-                trace["obs"].append(obs)
-                trace["action"].append(action)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            steps += 1
-            done = terminated or truncated
-            if record:
-                trace["reward"].append(reward)
-                trace["terminated"].append(terminated)
-                trace["truncated"].append(truncated)
-            idle = 0 if reward > 0 else idle + 1
-            if patience and idle >= patience and not done:
-                total += step_penalty * (env.spec.max_episode_steps - steps)
-                break
-    return total, steps, trace
+        agent.set_params(np.zeros((len(envs), agent.n_in * agent.n_out + agent.n_out), np.float32))
+        agent.reset(len(envs))
+        agent.track_surprise = any(len(t) > 4 and t[4] for t in tasks)
+        for slot in range(len(envs)):
+            fill(slot)
+        while any(e is not None for e in slots):
+            rows = [i for i, e in enumerate(slots) if e is not None]
+            actions = agent.act(np.stack([slots[i].obs for i in rows]), rows=np.asarray(rows))
+            for r, i in enumerate(rows):
+                episode = slots[i]
+                if episode.step(actions[r], float(agent.surprise[r]), step_penalty):
+                    results[episode.index] = (episode.total, episode.steps)
+                    fill(i)
+    return results
+
+
+def evaluate_batch(batch: tuple[int, list[tuple]]) -> list[tuple[float, int]]:
+    """(K, tasks) -> (total reward, steps) per task, in a worker: the tasks run K at a time in
+    lockstep (`run_batch`) in this worker's K envs. Tasks are (controller params, env seed, max
+    steps, patience[, curiosity])."""
+    k, tasks = batch
+    w, spec = _WORKER, _WORKER["spec"]
+    out: list = [None] * len(tasks)
+    for max_steps in sorted({t[2] for t in tasks}):
+        mine = [i for i, t in enumerate(tasks) if t[2] == max_steps]
+        for _ in mine:
+            fault_point("episode")
+        envs = [_env(max_steps, slot) for slot in range(max(1, min(k, len(mine))))]
+        agent = Agent(w["encoder"], w["rnn"], tasks[mine[0]][0], w["inputs"], spec.map_actions, spec.controller_outputs)
+        for i, r in zip(mine, run_batch(envs, agent, [tasks[i] for i in mine], spec.step_penalty)):
+            out[i] = r
+    return out
 
 
 def evaluate_task(task: tuple) -> tuple[float, int]:
-    """(controller params, env seed, max steps, patience[, curiosity]) -> (total reward, steps), in a worker."""
-    params, env_seed, max_steps, patience = task[:4]
-    curiosity = task[4] if len(task) > 4 else 0.0
-    fault_point("episode")
-    w = _WORKER
-    agent = Agent(w["encoder"], w["rnn"], params, w["inputs"], w["spec"].map_actions, w["spec"].controller_outputs)
-    total, steps, _ = run_episode(
-        _env(max_steps), agent, env_seed, patience, w["spec"].step_penalty, curiosity=curiosity
-    )
-    return total, steps
+    """(controller params, env seed, max steps, patience[, curiosity]) -> (total reward, steps), in a
+    worker: one episode alone (a batch of one)."""
+    return evaluate_batch((1, [task]))[0]
+
+
+def batches(tasks: list, k: int, workers: int) -> list[tuple[int, list]]:
+    """Split `tasks` into (K, chunk) batches for `evaluate_batch`: one task per batch when K is 1
+    (an episode per worker at a time), else chunks of at least K tasks, about two per worker so a
+    worker that finishes early takes another."""
+    if k <= 1:
+        return [(1, [t]) for t in tasks]
+    size = max(k, -(-len(tasks) // (2 * max(1, workers))))
+    return [(k, list(tasks[i : i + size])) for i in range(0, len(tasks), size)]
+
+
+def map_episodes(pool, tasks: list[tuple], k: int, desc: str | None = None) -> list[tuple[float, int]]:
+    """Run episode tasks on `pool`'s workers, K in lockstep per worker; results in task order."""
+    chunks = batches(tasks, k, pool.size)
+    done = pool.map(evaluate_batch, chunks, desc=desc, units=[len(c) for _, c in chunks])
+    return [r for chunk in done for r in chunk]
+
+
+def close_worker() -> None:
+    """Close the envs this process built as a worker (a pool of one runs its tasks in the caller's
+    process, which lives on: VizDoom engines must not)."""
+    for env in _WORKER.get("envs", {}).values():
+        env.close()
+    _WORKER.clear()
 
 
 def init_random_worker(env_name: str, fast_env: bool) -> None:

@@ -23,12 +23,21 @@ from worldmodels.io.data import inspect_rollout, save_rollout
 from worldmodels.io.seeding import train_seed
 from worldmodels.models.numpy_agent import one_blas_thread
 from worldmodels.runtime.pool import TaskPool
+from worldmodels.runtime.rollout import batches
 
 log = logging.getLogger(__name__)
 
 
 _ENVS: dict = {}
 """Per-process cache of environments (a worker runs many episodes)."""
+
+
+def close_envs() -> None:
+    """Close this process's envs (a pool of one collects in the stage's own process)."""
+    for key, env in list(_ENVS.items()):
+        if key[0] != "agent":
+            env.close()
+    _ENVS.clear()
 
 
 def rollout_name(seed: int, index: int) -> str:
@@ -45,43 +54,113 @@ def _agent(env_name: str, agent_dir: str):
     return _ENVS[key]
 
 
+def _env(env_name: str, cfg: dict, slot: int = 0):
+    """The worker's env number `slot` for these settings, built once (starting VizDoom costs far more
+    than a reset)."""
+    from worldmodels.envs.registry import get_spec
+
+    key = (env_name, cfg["max_steps"], cfg["fast_env"], slot)
+    if key not in _ENVS:
+        _ENVS[key] = get_spec(env_name).make(max_steps=cfg["max_steps"], fast=cfg["fast_env"])
+    return _ENVS[key]
+
+
 def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
-    """Run one episode and write it; returns its length. Runs in a worker (no TensorFlow)."""
+    """Run one episode of an exploration policy and write it; returns its length. Runs in a worker
+    (no TensorFlow). Episodes of a trained agent go through `collect_batch`."""
     env_name, cfg, seed, index, out = task
     from worldmodels.envs.registry import get_spec
 
+    if cfg["policy"] == "controller":
+        return collect_batch((1, [task]))[0]
     rng = np.random.default_rng([seed, index])
-    spec = get_spec(env_name)
-    key = (env_name, cfg["max_steps"], cfg["fast_env"])
-    if key not in _ENVS:  # one env per worker process: starting VizDoom costs far more than a reset
-        _ENVS[key] = spec.make(max_steps=cfg["max_steps"], fast=cfg["fast_env"])
-    env = _ENVS[key]
-    agent = _agent(env_name, cfg["agent_dir"]) if cfg["policy"] == "controller" else None
-    policy = spec.policies["random" if agent is not None else cfg["policy"]](rng)
+    env = _env(env_name, cfg)
+    policy = get_spec(env_name).policies[cfg["policy"]](rng)
     obs, _ = env.reset(seed=train_seed(seed, index))
-    if agent is not None:
-        agent.reset(1)
-    with one_blas_thread():  # the agent's arithmetic: one BLAS thread, as in every runner
-        frames, actions, rewards, terms, truncs = [], [], [], [], []
-        done = False
-        while not done:
-            if agent is None:
-                action = policy(env)
-            elif rng.uniform() < cfg["explore"]:  # explore: a random action, which M's state also sees
-                action = np.asarray(policy(env), np.float32)
-                agent.act(obs[None], action[None])
-            else:
-                action = agent.act(obs[None])[0]
-            frames.append(obs)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            actions.append(action)
-            rewards.append(reward)
-            terms.append(terminated)
-            truncs.append(truncated)
-            done = terminated or truncated
+    episode = _Recording(out)
+    done = False
+    while not done:
+        action = policy(env)
+        done = episode.add(obs, action, *env.step(action)[1:4])
     fault_point("episode")
-    save_rollout(Path(out), np.stack(frames), np.stack(actions), np.array(rewards), np.array(terms), np.array(truncs))
-    return len(frames)
+    return episode.save()
+
+
+class _Recording:
+    """The frames, actions, rewards and end flags of one episode being collected, then its file."""
+
+    def __init__(self, out: str):
+        self.out = out
+        self.frames: list = []
+        self.actions: list = []
+        self.rewards: list = []
+        self.terms: list = []
+        self.truncs: list = []
+
+    def add(self, obs, action, reward, terminated, truncated) -> bool:
+        """Record one step (the frame the action was chosen on); True when the episode is over."""
+        self.frames.append(obs)
+        self.actions.append(action)
+        self.rewards.append(reward)
+        self.terms.append(terminated)
+        self.truncs.append(truncated)
+        return bool(terminated or truncated)
+
+    def save(self) -> int:
+        arrays = (np.stack(self.frames), np.stack(self.actions), np.array(self.rewards))
+        save_rollout(Path(self.out), *arrays, np.array(self.terms), np.array(self.truncs))
+        return len(self.frames)
+
+
+def collect_batch(batch: tuple[int, list[tuple[str, dict, int, int, str]]]) -> list[int]:
+    """(K, episode tasks) of a trained agent (--policy controller) -> each episode's length: K episodes
+    in lockstep, one call of V, M and C per step for all of them; each episode is written as it ends
+    and the next task takes its env. Every row's arithmetic is a batch of one's, on one BLAS thread, so
+    an episode's file is the same whatever K or the worker (and a random action, with probability
+    `explore`, replaces C's in that row only; M's state sees whichever is taken)."""
+    k, tasks = batch
+    env_name, cfg = tasks[0][0], tasks[0][1]
+    from worldmodels.envs.registry import get_spec
+
+    spec = get_spec(env_name)
+    agent = _agent(env_name, cfg["agent_dir"])
+    envs = [_env(env_name, cfg, slot) for slot in range(max(1, min(k, len(tasks))))]
+    lengths: list = [None] * len(tasks)
+    waiting = iter(enumerate(tasks))
+    slots: list = [None] * len(envs)
+
+    def fill(slot: int) -> None:
+        nxt = next(waiting, None)
+        slots[slot] = None
+        if nxt is not None:
+            i, (_, _, seed, index, out) = nxt
+            rng = np.random.default_rng([seed, index])
+            obs, _ = envs[slot].reset(seed=train_seed(seed, index))
+            policy = spec.policies["random"](rng)
+            slots[slot] = {"i": i, "rng": rng, "policy": policy, "obs": obs, "rec": _Recording(out)}
+            agent.reset_row(slot)
+
+    with one_blas_thread():  # the agent's arithmetic: one BLAS thread, as in every runner
+        agent.reset(len(envs))
+        for slot in range(len(envs)):
+            fill(slot)
+        while any(e is not None for e in slots):
+            rows = [j for j, e in enumerate(slots) if e is not None]
+            explore = np.array([slots[j]["rng"].uniform() < cfg["explore"] for j in rows])
+            random = np.zeros((len(rows), spec.action_dim), np.float32)
+            for r, j in enumerate(rows):
+                if explore[r]:  # a random action, which M's state also sees
+                    random[r] = np.asarray(slots[j]["policy"](envs[j]), np.float32)
+            actions = agent.act(np.stack([slots[j]["obs"] for j in rows]), random, explore, np.asarray(rows))
+            for r, j in enumerate(rows):
+                e = slots[j]
+                obs = e["obs"]
+                e["obs"], reward, terminated, truncated, _ = envs[j].step(actions[r])
+                if e["rec"].add(obs, actions[r], reward, terminated, truncated):
+                    fault_point("episode")
+                    lengths[e["i"]] = e["rec"].save()
+                    fill(j)
+    return lengths
 
 
 def _on_disk(path: Path) -> bool:
@@ -149,8 +228,13 @@ def generate_data(args: Run, cfg: CollectConfig) -> Path:
         args.workers,
     )
     tasks = [(args.env, cfg_dict, args.seed, i, str(out_dir / rollout_name(args.seed, i))) for i in todo]
-    with TaskPool(min(args.workers, max(1, len(tasks))), ray_address=args.ray_address) as pool:
-        lengths = pool.map(collect_episode, tasks, desc="episodes")
+    with TaskPool(min(args.workers, max(1, len(tasks))), ray_address=args.ray_address, finalizer=close_envs) as pool:
+        if cfg.policy == "controller":  # a trained agent: its episodes K at a time per worker
+            chunks = batches(tasks, args.envs_per_worker, pool.size)
+            done = pool.map(collect_batch, chunks, desc="episodes", units=[len(c) for _, c in chunks])
+            lengths = [n for chunk in done for n in chunk]
+        else:
+            lengths = pool.map(collect_episode, tasks, desc="episodes")
     if lengths:
         log.info("collected %d episodes, %d steps (mean length %.0f)", len(lengths), sum(lengths), np.mean(lengths))
     return out_dir

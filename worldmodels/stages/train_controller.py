@@ -34,7 +34,7 @@ from worldmodels.models import controller as ctrl
 from worldmodels.models.loading import load_dream_starts, load_encoder, load_memory, load_rnn, load_vision
 from worldmodels.runtime.evolution import load_state, run_cmaes
 from worldmodels.runtime.pool import TaskPool
-from worldmodels.runtime.rollout import evaluate_task, init_worker
+from worldmodels.runtime.rollout import close_worker, init_worker, map_episodes
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class _Search:
 
     def real_scores(self, params_list, seeds, max_steps, patience, desc, curiosity=0.0) -> np.ndarray:
         tasks = [(np.asarray(p, np.float32), s, max_steps, patience, curiosity) for p, s in zip(params_list, seeds)]
-        return np.array([r for r, _ in self.pool.map(evaluate_task, tasks, desc=desc)], np.float64)
+        results = map_episodes(self.pool, tasks, self.run.envs_per_worker, desc=desc)
+        return np.array([r for r, _ in results], np.float64)
 
     def fitness(self, solutions, gen: int) -> np.ndarray:
         """Mean reward [population] over cfg.trials episodes; every candidate of a generation meets the
@@ -230,7 +231,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
         "inputs_fingerprints": {"vision": vision_cfg["fingerprint"], "memory": mem["fingerprint"]},
     }
     init_args = (run.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
-    with TaskPool(run.workers, init_worker, init_args, run.ray_address) as pool:
+    with TaskPool(run.workers, init_worker, init_args, run.ray_address, finalizer=close_worker) as pool:
         search = _Search(run, cfg, pool, dream, out, config)
         state = run_cmaes(
             *(n_params, cfg.generations, cfg.population, cfg.sigma0, run.seed, out / "es_state.pkl", settings),

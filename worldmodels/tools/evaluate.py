@@ -22,11 +22,12 @@ import numpy as np
 
 from worldmodels.cli import SCORING_FLAGS, parse_tool, report_errors
 from worldmodels.cli import build_parser as build_cli_parser
+from worldmodels.config import ENVS_PER_WORKER
 from worldmodels.envs.registry import get_spec
 from worldmodels.io.artifacts import Paths, ensure_writable, write_json
 from worldmodels.models.loading import load_agent_weights
 from worldmodels.runtime.pool import TaskPool
-from worldmodels.runtime.rollout import evaluate_task, init_random_worker, init_worker, random_policy_task
+from worldmodels.runtime.rollout import close_worker, init_random_worker, init_worker, map_episodes, random_policy_task
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +42,24 @@ def evaluate(
     fast: bool,
     max_steps: int,
     ray_address: str | None = None,
+    envs_per_worker: int = ENVS_PER_WORKER,
 ) -> dict:
-    """Score `policy` ('agent' or 'random') on env seeds first_seed .. first_seed+episodes-1;
-    returns {"mean", "std", "scores", "renderer", ...}."""
+    """Score `policy` ('agent' or 'random') on env seeds first_seed .. first_seed+episodes-1, the
+    agent's episodes `envs_per_worker` at a time in each worker; returns {"mean", "std", "scores",
+    "renderer", ...}."""
     seeds = list(range(first_seed, first_seed + episodes))
     t0 = time.time()
     if policy == "random":
-        with TaskPool(workers, init_random_worker, (env, fast), ray_address) as pool:
+        with TaskPool(workers, init_random_worker, (env, fast), ray_address, finalizer=close_worker) as pool:
             results = pool.map(random_policy_task, [(s, max_steps) for s in seeds], desc="episodes")
     else:
         paths = Paths(model_dir)
         weights = load_agent_weights(model_dir, env)  # validated here: the workers load the files as they are
         cfg, params = weights["controller"], weights["params"]
         init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
-        with TaskPool(workers, init_worker, init, ray_address) as pool:
-            results = pool.map(evaluate_task, [(params, s, max_steps, 0) for s in seeds], desc="episodes")
+        with TaskPool(workers, init_worker, init, ray_address, finalizer=close_worker) as pool:
+            tasks = [(params, s, max_steps, 0) for s in seeds]
+            results = map_episodes(pool, tasks, envs_per_worker, desc="episodes")
     scores = np.array([r for r, _ in results])
     return {
         "policy": policy,
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             a.fast_env,
             a.max_steps,
             run.ray_address,
+            run.envs_per_worker,
         )
         write_json(out, result)
         print(
