@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from worldmodels.io.seeding import TRAIN_SEED_RANGE, eval_seeds, train_seed
 from worldmodels.runtime.rollout import init_random_worker, random_policy_task
@@ -47,3 +48,33 @@ def test_old_flag_spellings_still_work(tmp_path):
     assert json.loads(out.read_text())["renderer"] == "fast"
     assert main([*args, "--model-dir", str(tmp_path)]) == 0
     assert json.loads(out.read_text())["renderer"] == "stock"
+
+
+def test_seed_ranges_are_disjoint_and_named():
+    from worldmodels.io.seeding import FINAL_SEED_BASE, SEED_RANGES, seed_range
+
+    bounds = sorted(SEED_RANGES.values())
+    assert all(a[1] <= b[0] for a, b in zip(bounds, bounds[1:]))  # no overlap
+    assert seed_range(0) == "training" and seed_range(TRAIN_SEED_RANGE - 1) == "training"
+    assert seed_range(eval_seeds(1)[0], 100) == "development"
+    assert seed_range(FINAL_SEED_BASE, 300) == "final" and seed_range(2**32 - 1) == "final"
+    for first, n in ((FINAL_SEED_BASE - 5, 10), (TRAIN_SEED_RANGE - 1, 2), (2**32, 1)):
+        with pytest.raises(ValueError):
+            seed_range(first, n)
+
+
+def test_a_result_names_its_seed_range_and_standard_error(tmp_path, capsys):
+    """--seed-range final starts at the final range; a result records the range, std and standard
+    error; seeds straddling two ranges are refused before anything is played."""
+    from worldmodels.io.seeding import FINAL_SEED_BASE
+
+    out = tmp_path / "r.json"
+    args = ["--policy", "random", "--episodes", "3", "--max-steps", "5", "--workers", "1", "--out", str(out)]
+    assert main([*args, "--data-dir", str(tmp_path), "--seed-range", "final", "--fast-env"]) == 0
+    r = json.loads(out.read_text())
+    assert r["seeds"] == [FINAL_SEED_BASE, FINAL_SEED_BASE + 2] and r["seed_range"] == "final"
+    assert r["standard_error"] == pytest.approx(np.std(r["scores"]) / np.sqrt(3))
+    assert "of the final range" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--data-dir", str(tmp_path), "--seed-offset", str(FINAL_SEED_BASE - 1)])
+    assert e.value.code == 2 and "straddle" in capsys.readouterr().err

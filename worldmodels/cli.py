@@ -35,7 +35,7 @@ from worldmodels.config import (
     make_stage_config,
 )
 from worldmodels.io.artifacts import StageError
-from worldmodels.io.seeding import EVAL_SEED_BASE, TRAIN_SEED_RANGE
+from worldmodels.io.seeding import EVAL_SEED_BASE, FINAL_SEED_BASE, SEED_RANGES, TRAIN_SEED_RANGE, seed_range
 
 RUN_FLAGS = ("env", "preset", "data_dir", "seed", "workers", "ray_address")
 SCORING_FLAGS = ("episodes", "seed_offset", "max_steps", "fast_env", "out")
@@ -85,9 +85,16 @@ def _add_scoring_flags(p: argparse.ArgumentParser, flags: Sequence[str], episode
         g.add_argument(
             "--seed-offset",
             type=int,
-            default=EVAL_SEED_BASE,
-            help=f"the first env seed: episodes use seeds S .. S+N-1 (default: {EVAL_SEED_BASE}, the held-out range; "
-            f"training uses seeds below {TRAIN_SEED_RANGE})",
+            default=None,
+            help="the first env seed: episodes use seeds S .. S+N-1 (default: the first seed of --seed-range)",
+        )
+        g.add_argument(
+            "--seed-range",
+            choices=("development", "final"),
+            default="development",
+            help=f"held-out env seeds: 'development' (from {EVAL_SEED_BASE}: every choice is judged there) or "
+            f"'final' (from {FINAL_SEED_BASE}: only to score an agent about to ship, once); training uses seeds "
+            f"below {TRAIN_SEED_RANGE} (default: development)",
         )
     if "max_steps" in flags:
         g.add_argument(
@@ -204,9 +211,15 @@ def check_scoring_flags(p: argparse.ArgumentParser, ns: argparse.Namespace, env:
             require(p, f"--{name.replace('_', '-')}", getattr(ns, name), "positive")
     if "seed_offset" in flags:
         n = getattr(ns, "episodes", 1)
+        if ns.seed_offset is None:
+            ns.seed_offset = SEED_RANGES[ns.seed_range][0]
         if not 0 <= ns.seed_offset <= 2**32 - 1 - n:
             p.error(f"--seed-offset is the first env seed, in [0, 2^32 - 1 - episodes]; got {ns.seed_offset}")
-        if ns.seed_offset < TRAIN_SEED_RANGE:
+        try:
+            ns.seed_range = seed_range(ns.seed_offset, n)
+        except ValueError as e:
+            p.error(f"--seed-offset {ns.seed_offset} with --episodes {n}: {e}")
+        if ns.seed_range == "training":
             logging.getLogger(__name__).warning(
                 "--seed-offset %d: seeds below %d are training seeds, not held out", ns.seed_offset, TRAIN_SEED_RANGE
             )

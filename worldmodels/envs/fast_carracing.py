@@ -59,6 +59,16 @@ def _grass_polygons() -> np.ndarray:
     return np.asarray(polys, np.float64)
 
 
+class _Polygons:
+    """Quadrilaterals [P,4,2] in world units, with their centres [P,2] and the largest distance from
+    a centre to its vertices (for the cull near the car)."""
+
+    def __init__(self, xy: np.ndarray):
+        self.xy = xy
+        self.centre = xy.mean(axis=1) if len(xy) else np.zeros((0, 2))
+        self.radius = float(np.sqrt(((xy - self.centre[:, None]) ** 2).sum(-1)).max()) if len(xy) else 0.0
+
+
 _SURFACES: dict[str, pygame.Surface] = {}
 
 
@@ -79,35 +89,42 @@ def _surfaces() -> dict[str, pygame.Surface]:
 class CarRacingFast(cr.CarRacing):
     """CarRacing-v3, same constructor, physics, rewards and pixels; a vectorised road renderer."""
 
-    _GRASS = _grass_polygons()
+    _GRASS = _Polygons(_grass_polygons())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._font = None
-        self._road_xy: np.ndarray | None = None
+        self._road_xy: _Polygons | None = None
         self._road_poly_ref = None
 
-    def _road_vertices(self) -> np.ndarray:
+    def _road_vertices(self) -> _Polygons:
         # road_poly is rebuilt (a new list) on every reset; cache its vertices per episode.
-        if self._road_poly_ref is not self.road_poly or len(self._road_xy) != len(self.road_poly):
+        if self._road_poly_ref is not self.road_poly or len(self._road_xy.xy) != len(self.road_poly):
             self._road_poly_ref = self.road_poly
-            self._road_xy = np.asarray([poly for poly, _ in self.road_poly], np.float64).reshape(-1, 4, 2)
+            self._road_xy = _Polygons(np.asarray([poly for poly, _ in self.road_poly], np.float64).reshape(-1, 4, 2))
         return self._road_xy
 
-    def _visible(self, xy: np.ndarray, zoom: float, translation, angle: float) -> tuple[np.ndarray, np.ndarray]:
-        """Screen coordinates [P,4,2] and which polygons can change a pixel of the frame [P].
+    def _drawn(self, polys: _Polygons, zoom: float, translation, angle: float) -> tuple[np.ndarray, np.ndarray]:
+        """Which of the polygons (world units) can change a pixel of the frame, in drawing
+        order, and their screen coordinates [D,4,2].
 
         The stock env draws every polygon with a vertex inside a margin box of MAX_SHAPE_DIM (~380 px)
         around the screen: about half of them lie wholly off screen and draw nothing (SDL_gfx clips
         every line and span to the surface, and an anti-aliased edge strays at most a pixel from the
         polygon). Also skipped: polygons wholly in the bottom 100 rows of the frame (the first 100
         before the flip), which the dashboard then paints black, and which the frame is never read from.
+        Only polygons near the car are transformed at all: the transform keeps distances (times zoom)
+        and puts the car at (W/2, H/4), so a polygon whose centre is further from the car than the
+        margin box's far corner, plus its own radius, cannot have a vertex in the box.
         """
-        pts = rotate_rad(xy, angle)
+        m = cr.MAX_SHAPE_DIM
+        reach = math.hypot(cr.WINDOW_W / 2 + m, cr.WINDOW_H * 3 / 4 + m) / zoom + polys.radius + 1.0
+        car = np.array(tuple(self.car.hull.position), np.float64)
+        near = np.flatnonzero(((polys.centre - car) ** 2).sum(axis=1) <= reach * reach)
+        pts = rotate_rad(polys.xy[near], angle)
         sx = pts[..., 0] * zoom + translation[0]
         sy = pts[..., 1] * zoom + translation[1]
-        m = cr.MAX_SHAPE_DIM
-        inside = (-m <= sx) & (sx <= cr.WINDOW_W + m) & (-m <= sy) & (sy <= cr.WINDOW_H + m)
+        inside = ((-m <= sx) & (sx <= cr.WINDOW_W + m) & (-m <= sy) & (sy <= cr.WINDOW_H + m)).any(axis=1)
         slack = 3  # pixels: an edge's anti-aliasing and the float -> int conversion of the vertices
         draws = (
             (sx.max(axis=1) >= -slack)
@@ -115,7 +132,8 @@ class CarRacingFast(cr.CarRacing):
             & (sy.max(axis=1) >= _DASHBOARD_ROWS - slack)
             & (sy.min(axis=1) <= cr.WINDOW_H + slack)
         )
-        return np.stack([sx, sy], axis=-1), inside.any(axis=1) & draws
+        keep = inside & draws
+        return near[keep], np.stack([sx[keep], sy[keep]], axis=-1)
 
     @staticmethod
     def _covers_screen(poly: np.ndarray, zoom: float, translation, angle: float, margin: float = 4.0) -> bool:
@@ -148,19 +166,19 @@ class CarRacingFast(cr.CarRacing):
             self.surf.fill((0, 0, 0))  # the stock env draws on a new (black) surface
             self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
 
-        screen, visible = self._visible(self._GRASS, zoom, translation, angle)
-        for i in np.flatnonzero(visible):
-            poly = [tuple(p) for p in screen[i].tolist()]
+        _, screen = self._drawn(self._GRASS, zoom, translation, angle)
+        for poly in screen.tolist():
+            poly = [tuple(p) for p in poly]
             gfxdraw.aapolygon(self.surf, poly, self.grass_color)
             gfxdraw.filled_polygon(self.surf, poly, self.grass_color)
 
         road = self._road_vertices()
-        if len(road) == 0:
+        if len(road.xy) == 0:
             return
-        screen, visible = self._visible(road, zoom, translation, angle)
-        for i in np.flatnonzero(visible):
+        drawn, screen = self._drawn(road, zoom, translation, angle)
+        for i, poly in zip(drawn.tolist(), screen.tolist()):
             color = [int(c) for c in self.road_poly[i][1]]
-            poly = [tuple(p) for p in screen[i].tolist()]
+            poly = [tuple(p) for p in poly]
             gfxdraw.aapolygon(self.surf, poly, color)
             gfxdraw.filled_polygon(self.surf, poly, color)
 

@@ -2,11 +2,14 @@
 
 Example:  python -m worldmodels.evaluate --env carracing --episodes 100
           python -m worldmodels.evaluate --env carracing --episodes 100 --policy random
+          python -m worldmodels.evaluate --env carracing --episodes 200 --seed-range final  (once, to ship)
 Reads:    <data-dir>/vision, memory, controller (default data/<env>; a shipped bundle works too)
 Writes:   <data-dir>/evaluate_<policy>.json (or --out), and prints mean +- std
 
-Episodes use env seeds S .. S+N-1 with --seed-offset S; by default the held-out range from 2x10^9,
-which training never uses (training seeds are below 10^9; stage 5 validates on 2x10^9 + 10^6 on).
+Episodes use env seeds S .. S+N-1 with --seed-offset S; by default the development range from
+2x10^9, where every choice is judged (training seeds are below 10^9; stage 5 validates on 2x10^9 +
+10^6 on). --seed-range final starts at 4x10^9: the range kept for scoring an agent about to ship,
+once. The result records its seed range, mean, std and standard error.
 The stock gymnasium env is the default; --fast-env uses the pixel-identical fast renderer. The
 result records which renderer scored it.
 """
@@ -25,6 +28,7 @@ from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.config import ENVS_PER_WORKER
 from worldmodels.envs.registry import get_spec
 from worldmodels.io.artifacts import Paths, ensure_writable, write_json
+from worldmodels.io.seeding import seed_range
 from worldmodels.models.loading import load_agent_weights
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import close_worker, init_random_worker, init_worker, map_episodes, random_policy_task
@@ -61,16 +65,19 @@ def evaluate(
             tasks = [(params, s, max_steps, 0) for s in seeds]
             results = map_episodes(pool, tasks, envs_per_worker, desc="episodes")
     scores = np.array([r for r, _ in results])
+    std = float(scores.std())
     return {
         "policy": policy,
         "env": env,
         "episodes": episodes,
         "seeds": [seeds[0], seeds[-1]],
+        "seed_range": seed_range(seeds[0], len(seeds)),
         "renderer": get_spec(env).renderer(fast),
         "stock_env": get_spec(env).renderer(fast) == "stock",
         "max_steps": max_steps,
         "mean": float(scores.mean()),
-        "std": float(scores.std()),
+        "std": std,
+        "standard_error": std / float(np.sqrt(len(scores))),
         "scores": scores.tolist(),
         "wall_s": time.time() - t0,
     }
@@ -114,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         write_json(out, result)
         print(
             f"{a.policy} on {run.env} ({result['renderer']} renderer): {result['mean']:.1f} +- {result['std']:.1f} "
-            f"over {a.episodes} episodes, seeds {result['seeds'][0]}..{result['seeds'][1]} (wrote {out})"
+            f"(standard error {result['standard_error']:.1f}) over {a.episodes} episodes of the "
+            f"{result['seed_range']} range, seeds {result['seeds'][0]}..{result['seeds'][1]} (wrote {out})"
         )
 
     return report_errors(body)

@@ -88,8 +88,15 @@ def _mean_std_se(scores) -> str:
 
 
 def _seed_range(record: dict) -> str:
+    """'<range> range, seeds A .. B' (seeding.SEED_RANGES), from a result's first and last seed."""
+    from worldmodels.io.seeding import seed_range
+
     seeds = record.get("seeds") or ["?", "?"]
-    return f"seeds {seeds[0]} .. {seeds[-1]}"
+    try:
+        name = seed_range(int(seeds[0]), int(seeds[-1]) - int(seeds[0]) + 1) + " range, "
+    except (TypeError, ValueError):
+        name = ""
+    return f"{name}seeds {seeds[0]} .. {seeds[-1]}"
 
 
 def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history=None) -> str:
@@ -140,7 +147,8 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
         "(`evaluate_random.json`).",
         "",
         "The fast renderer draws the stock env's pixels (a test compares frames and rewards). Check it yourself",
-        "on episodes it never saw (env seeds S .. S+N-1, the stock environment unless --fast-env):",
+        "on development-range episodes it never trained on (env seeds S .. S+N-1, the stock environment unless",
+        "--fast-env; the final range, `--seed-range final`, is kept for scoring an agent about to ship, once):",
         "",
         "```bash",
         f"python -m worldmodels.evaluate --env {env} --data-dir {out} --episodes 100 --seed-offset 3000000000",
