@@ -81,7 +81,9 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     done = False
     while not done:
         action = policy(env)
-        done = episode.add(obs, action, *env.step(action)[1:4])
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        done = episode.add(obs, action, reward, terminated, truncated)
+        obs = next_obs
     fault_point("episode")
     return episode.save()
 
