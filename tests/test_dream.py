@@ -85,16 +85,21 @@ def test_dream_env_renders_through_a_decoder(rng):
     assert env.render().shape == (64, 64, 3)
 
 
-def test_batched_population_equals_one_episode_at_a_time(rng):
-    env, weights, mu, logvar = make_env(rng)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_batched_population_equals_one_episode_at_a_time(rng, dropout):
+    """With or without dream dropout (a fresh mask per step, from the episode's own stream)."""
+    env, weights, mu, logvar = make_env(rng, dropout=dropout)
     rnn = NumpyMDNRNN(weights)
     n_params = ctrl.param_count(Z, UNITS, 1, "zch")
     P = 12
     params = rng.normal(scale=0.5, size=(P, n_params)).astype(np.float32)
     seeds = [100 + i for i in range(P)]
     starts = rng.integers(0, 6, size=P)
-    total, steps = dream_rollouts(rnn, params, "zch", 1, doom_actions, mu[starts], logvar[starts], seeds, 1.15, 200)
+    common = (rnn, params, "zch", 1, doom_actions, mu[starts], logvar[starts], seeds, 1.15, 200)
+    total, steps = dream_rollouts(*common, dropout=dropout)
     assert len(set(steps.tolist())) > 1  # episodes end at different times: the masking is exercised
+    if dropout:
+        assert not np.array_equal(total, dream_rollouts(*common)[0])  # the masks change the dream
     for i in range(P):
         t1, s1 = dream_rollouts(
             rnn,
@@ -107,6 +112,7 @@ def test_batched_population_equals_one_episode_at_a_time(rng):
             seeds[i : i + 1],
             1.15,
             200,
+            dropout=dropout,
         )
         assert s1[0] == steps[i]
         assert t1[0] == pytest.approx(total[i], rel=1e-6)

@@ -108,3 +108,50 @@ def test_numpy_lstm_and_heads_equal_keras(rng):
         np.testing.assert_allclose(mix, mix_k.numpy()[:, t], atol=1e-4)
         np.testing.assert_allclose(reward, reward_k.numpy()[:, t], atol=1e-4)
         np.testing.assert_allclose(done, done_k.numpy()[:, t], atol=1e-4)
+
+
+def test_mdnrnn_dropout_acts_in_training_only(rng):
+    """M trained with dropout drops units of what its heads read while training, never at inference
+    (the numpy export and the dream are unchanged unless the dream asks for masks), and keeps the
+    setting through its config."""
+    import tensorflow as tf
+
+    from worldmodels.models.memory.mdnrnn import MDNRNN, build_mdnrnn
+
+    m = build_mdnrnn(4, 3, 16, 2, dropout=0.5)
+    x = tf.constant(rng.normal(size=(2, 5, 7)), tf.float32)
+    infer = [t.numpy() for t in m(x)[:3]]
+    np.testing.assert_array_equal(infer[0], m(x)[0].numpy())  # deterministic at inference
+    trained = m(x, training=True)[0].numpy()
+    assert not np.allclose(trained, infer[0])
+    lstm_state = m(x, training=True)[3][0].numpy()
+    np.testing.assert_allclose(lstm_state, m(x)[3][0].numpy(), rtol=1e-6)  # the recurrence is untouched
+    assert MDNRNN.from_config(m.get_config()).dropout == 0.5
+    plain = build_mdnrnn(4, 3, 16, 2)
+    plain.set_weights(m.get_weights())
+    np.testing.assert_array_equal(plain(x, training=True)[0].numpy(), plain(x)[0].numpy())
+
+
+def test_dropout_rates_must_be_below_one():
+    from worldmodels.config import make_stage_config
+
+    assert make_stage_config("memory", "doom", "laptop", {"dropout": 0.1}).dropout == 0.1
+    for stage, field in (("memory", "dropout"), ("controller", "dream_dropout")):
+        for bad in (1.0, -0.1):
+            with pytest.raises(ValueError, match=field.replace("_", "-")):
+                make_stage_config(stage, "doom", "laptop", {field: bad})
+
+
+def test_dropout_enters_resume_settings_only_when_used(tmp_path):
+    """Checkpoints and CMA-ES states made before dropout existed still resume (their settings lack it)."""
+    from worldmodels.config import Run, make_stage_config
+    from worldmodels.stages.train_controller import _settings as controller_settings
+    from worldmodels.stages.train_rnn import _settings as memory_settings
+
+    run = Run("doom", "laptop", tmp_path)
+    plain, used = (make_stage_config("memory", "doom", "laptop", {"dropout": d}) for d in (0.0, 0.1))
+    assert "dropout" not in memory_settings(run, plain, "fp") and memory_settings(run, used, "fp")["dropout"] == 0.1
+    plain, used = (make_stage_config("controller", "doom", "laptop", {"dream_dropout": d}) for d in (0.0, 0.1))
+    fps = {"fingerprint": "v"}, {"fingerprint": "m"}
+    assert "dream_dropout" not in controller_settings(run, plain, *fps, 10)
+    assert controller_settings(run, used, *fps, 10)["dream_dropout"] == 0.1

@@ -104,6 +104,11 @@ class MemoryConfig:
     done_pos_weight: float = _f(10.0, "weight of terminated=1 steps inside that cross-entropy")
     predict_action: bool = _f(False, "also predict the next action (the paper's iterative procedure)")
     action_weight: float = _f(1.0, "weight of the next-action MSE in the loss (with --predict-action)")
+    dropout: float = _f(
+        0.0,
+        "dropout rate on the LSTM's output before M's heads while training M (Dropout's Dream Land, Wellmer & "
+        "Kwok 2021; stage 5's --dream-dropout uses it in the dream); 0: none",
+    )
 
 
 @dataclass
@@ -129,6 +134,11 @@ class ControllerConfig:
     fast_env: bool = _f(True, "use the fast renderer (carracing); --no-fast-env for the stock env")
     curiosity: float = _f(
         0.0, "training reward bonus: this weight x M's negative log-likelihood of each transition (0: none)"
+    )
+    dream_dropout: float = _f(
+        0.0,
+        "dropout rate on M's LSTM output before its heads in the dream, a fresh mask every step of every episode: "
+        "each candidate meets many slightly different dreams (Dropout's Dream Land); 0: none",
     )
 
 
@@ -265,6 +275,8 @@ CAN_BE_ZERO = (
     "explore",
     "curiosity",
     "kl_tolerance",
+    "dropout",
+    "dream_dropout",
 )
 
 
@@ -291,6 +303,8 @@ def validate(cfg: Any) -> None:
             raise ValueError("--policy controller needs --agent-dir (a data dir with vision/, memory/, controller/)")
         if not 0.0 <= cfg.explore <= 1.0:
             raise ValueError(f"--explore must be in [0, 1], got {cfg.explore}")
+    if isinstance(cfg, MemoryConfig) and not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"--dropout must be in [0, 1), got {cfg.dropout}")
     if isinstance(cfg, VisionConfig):
         if cfg.model not in ("vae", "vaegan"):
             raise ValueError(f"--model must be 'vae' or 'vaegan', got {cfg.model!r}")
@@ -301,5 +315,7 @@ def validate(cfg: Any) -> None:
             raise ValueError(f"--inputs must be 'zh', 'zch' or 'z', got {cfg.inputs!r}")
         if cfg.train_in not in ("real", "dream"):
             raise ValueError(f"--in must be 'real' or 'dream', got {cfg.train_in!r}")
+        if not 0.0 <= cfg.dream_dropout < 1.0:
+            raise ValueError(f"--dream-dropout must be in [0, 1), got {cfg.dream_dropout}")
         if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
             raise ValueError(f"--name must be a plain directory name, got {cfg.name!r}")

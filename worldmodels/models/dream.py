@@ -72,6 +72,27 @@ class EpisodeNoise:
         return self.u[i, :, : self.z_size], self.eps[i], self.u[i, :, self.z_size]
 
 
+class DropoutMasks:
+    """Dropout masks for M's LSTM output in the dream (Dropout's Dream Land): a fresh mask every step
+    of every episode, kept units scaled by 1 / (1 - rate), drawn in blocks of NOISE_BLOCK steps from
+    the episode's own stream (seed, 3), so an episode's dream does not depend on its batch."""
+
+    def __init__(self, seeds: list[int], units: int, rate: float):
+        self.units, self.rate = units, rate
+        self.streams = [np.random.default_rng([s, 3]) for s in seeds]
+        self.t = 0
+        self.block: np.ndarray | None = None
+
+    def next(self) -> np.ndarray:
+        """The masks [B, units] (float32) of the next step."""
+        i = self.t % NOISE_BLOCK
+        if i == 0:
+            u = np.stack([r.random((NOISE_BLOCK, self.units)) for r in self.streams], axis=1)
+            self.block = ((u >= self.rate) / (1.0 - self.rate)).astype(np.float32)
+        self.t += 1
+        return self.block[i]
+
+
 def dream_rollouts(
     rnn: NumpyMDNRNN,
     params: np.ndarray,
@@ -85,6 +106,7 @@ def dream_rollouts(
     max_steps: int,
     done_bias: float = 0.0,
     curiosity: float = 0.0,
+    dropout: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run B dream episodes at once, one controller each.
 
@@ -92,12 +114,15 @@ def dream_rollouts(
     Returns (total reward float64 [B], steps int [B]). One batched M step per time step for all.
     curiosity > 0 adds curiosity x M's negative log-likelihood of each sampled z_{t+1} to the reward:
     where M is unsure what comes next, its own samples are unlikely, and the controller is paid to go.
+    dropout > 0 drops that share of the LSTM's output units before M's heads, a fresh mask every step
+    (`DropoutMasks`); the recurrence and the controller's inputs keep the whole state.
     """
     B, z_size = init_mu.shape
     n_in = ctrl.input_size(z_size, rnn.units, inputs)
     w = params[:, : n_in * n_out].reshape(B, n_in, n_out).astype(np.float32)
     b = params[:, n_in * n_out :].astype(np.float32)
     noise = EpisodeNoise(seeds, z_size)
+    masks = DropoutMasks(seeds, rnn.units, dropout) if dropout else None
     z = (init_mu + np.exp(0.5 * init_logvar) * noise.initial_eps()).astype(np.float32)
     h, c = rnn.initial_state(B)
     total = np.zeros(B)
@@ -108,10 +133,11 @@ def dream_rollouts(
         if len(idx) == 0:
             break
         u, eps, u_done = noise.next()  # drawn for every episode so each stream advances alike
+        keep = masks.next()[idx] if masks is not None else None
         x = ctrl.controller_input(z[idx], h[idx], c[idx], inputs)
         action = map_actions(ctrl.batched_outputs(x, w[idx], b[idx]))
         h_new, c_new = rnn.step(z[idx], action, (h[idx], c[idx]), exact_rows=False)
-        mix, reward, done_logit = rnn.heads(h_new, exact_rows=False)
+        mix, reward, done_logit = rnn.heads(h_new if keep is None else h_new * keep, exact_rows=False)
         h[idx], c[idx] = h_new, c_new
         z[idx] = sample_next_z(mix, z_size, rnn.num_mixtures, temperature, u[idx], eps[idx])
         total[idx] += reward
@@ -142,8 +168,10 @@ class DreamEnv(gym.Env):
         decode=None,
         render_mode: str | None = None,
         done_bias: float = 0.0,
+        dropout: float = 0.0,
     ):
         self.rnn = NumpyMDNRNN(rnn_weights)
+        self.dropout = dropout
         self.initial_mu, self.initial_logvar = np.asarray(initial_mu), np.asarray(initial_logvar)
         self.z_size = self.initial_mu.shape[1]
         self.temperature, self.max_steps, self.decode = temperature, max_steps, decode
@@ -161,6 +189,7 @@ class DreamEnv(gym.Env):
         if options and "start" in options:
             start = int(options["start"])
         self.noise = EpisodeNoise([seed], self.z_size)
+        self.masks = DropoutMasks([seed], self.rnn.units, self.dropout) if self.dropout else None
         mu, logvar = self.initial_mu[start : start + 1], self.initial_logvar[start : start + 1]
         self.z = (mu + np.exp(0.5 * logvar) * self.noise.initial_eps()).astype(np.float32)
         self.h, self.c = self.rnn.initial_state(1)
@@ -171,7 +200,8 @@ class DreamEnv(gym.Env):
         u, eps, u_done = self.noise.next()
         a = np.asarray(action, np.float32).reshape(1, -1)
         self.h, self.c = self.rnn.step(self.z, a, (self.h, self.c))
-        mix, reward, done_logit = self.rnn.heads(self.h)
+        seen = self.h * self.masks.next() if self.masks is not None else self.h  # what M's heads read
+        mix, reward, done_logit = self.rnn.heads(seen)
         self.z = sample_next_z(mix, self.z_size, self.rnn.num_mixtures, self.temperature, u, eps).astype(np.float32)
         self.t += 1
         terminated = bool(u_done[0] < done_probability(done_logit, self.done_bias)[0])

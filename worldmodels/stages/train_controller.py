@@ -74,6 +74,7 @@ class Dream:
             max_steps,
             self.done_bias,
             curiosity,
+            self.cfg.dream_dropout,
         )
         return total
 
@@ -86,11 +87,13 @@ def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_pa
         "vision": vision_cfg["fingerprint"],
         "memory": mem["fingerprint"],
         "n_params": n_params,
-        # curiosity enters the settings only when used, so older runs still resume.
+        # curiosity and dream dropout enter the settings only when used, so older runs still resume.
         **{
             k: v
             for k, v in asdict(cfg).items()
-            if k not in ("generations", "eval_episodes") and (cfg.curiosity or k != "curiosity")
+            if k not in ("generations", "eval_episodes")
+            and (cfg.curiosity or k != "curiosity")
+            and (cfg.dream_dropout or k != "dream_dropout")
         },
     }
 

@@ -66,11 +66,13 @@ def _settings(run: Run, cfg: MemoryConfig, series_fp: str) -> dict:
         "env": run.env,
         "seed": run.seed,
         "series": series_fp,
-        # The next-action knobs enter the settings only when used: older checkpoints still resume.
+        # The next-action knobs and dropout enter the settings only when used: older checkpoints still resume.
         **{
             k: v
             for k, v in asdict(cfg).items()
-            if k != "steps" and (cfg.predict_action or k not in ("predict_action", "action_weight"))
+            if k != "steps"
+            and (cfg.predict_action or k not in ("predict_action", "action_weight"))
+            and (cfg.dropout or k != "dropout")
         },
     }
 
@@ -92,6 +94,7 @@ def _build_model(cfg: MemoryConfig, z_size: int, action_dim: int, seed: int):
         done_pos_weight=cfg.done_pos_weight,
         predict_action=cfg.predict_action,
         action_weight=cfg.action_weight,
+        dropout=cfg.dropout,
     )
     optimizer = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.grad_clip)
     model.compile(optimizer=optimizer)

@@ -133,7 +133,10 @@ def play_dream(
     c_cfg, params = weights["controller"], weights["params"]
     init_mu, init_lv = load_dream_starts(model_dir, weights["memory"])
     done_bias = memory_done_bias(weights["memory"])
-    denv = DreamEnv(weights["rnn"], init_mu, init_lv, spec.action_dim, temperature, max_steps, done_bias=done_bias)
+    dropout = c_cfg.get("config", {}).get("dream_dropout", 0.0)  # the dream the controller trained in
+    denv = DreamEnv(
+        weights["rnn"], init_mu, init_lv, spec.action_dim, temperature, max_steps, done_bias=done_bias, dropout=dropout
+    )
     n_in = ctrl.input_size(init_mu.shape[1], denv.rnn.units, c_cfg["inputs"])
     w, b = ctrl.unflatten(params, n_in, spec.controller_outputs)
     frames, scores = DecodedFrames(decode, writer, beside_real=False), []

@@ -12,6 +12,10 @@ P(x_{t+1}, r_{t+1}, a_{t+1}, d_{t+1} | x_t, a_t, h_t)), an extra head predicts t
 from h_{t+1}, and the loss adds action_weight * MSE(a_{t+1}) over the steps whose next action exists.
 The default weight 1 puts it on the scale of the reward term (actions lie in [-1, 1]; the MSE of
 a constant guess is at most about 1, against a z NLL of about 1 per dimension).
+
+With dropout > 0 (Dropout's Dream Land, Wellmer & Kwok 2021), training drops units of the LSTM's
+output before the heads; the dream can then draw a fresh mask every step (stage 5's
+--dream-dropout), so a controller meets many slightly different dreams rather than one it can exploit.
 """
 
 from __future__ import annotations
@@ -56,10 +60,11 @@ class MDNRNN(keras.Model):
         done_pos_weight: float = 10.0,
         predict_action: bool = False,
         action_weight: float = 1.0,
+        dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.predict_action, self.action_weight = predict_action, action_weight
+        self.predict_action, self.action_weight, self.dropout = predict_action, action_weight, dropout
         self.z_size, self.action_dim = z_size, action_dim
         self.rnn_size, self.num_mixtures = rnn_size, num_mixtures
         self.reward_weight, self.done_weight, self.done_pos_weight = reward_weight, done_weight, done_pos_weight
@@ -83,6 +88,7 @@ class MDNRNN(keras.Model):
             "done_pos_weight": self.done_pos_weight,
             "predict_action": self.predict_action,
             "action_weight": self.action_weight,
+            "dropout": self.dropout,
             **super().get_config(),
         }
 
@@ -94,6 +100,10 @@ class MDNRNN(keras.Model):
         h_seq, h, c = self.lstm(x, initial_state=initial_state, training=training)
         if self.action_head is not None and not self.action_head.built:
             self.action_head(h_seq)  # create its weights with the others
+        if training and self.dropout:
+            # On what the heads read only (the recurrence keeps the whole state), drawn from the model's
+            # seed generator, which training reseeds every step: a resumed run draws the same masks.
+            h_seq = keras.random.dropout(h_seq, self.dropout, seed=self.seed_gen)
         return self.mdn(h_seq), self.reward_head(h_seq)[..., 0], self.done_head(h_seq)[..., 0], (h, c, h_seq)
 
     def compute_losses(self, batch, training=True):
