@@ -11,7 +11,7 @@ population, not like random weights that leave the track at once). Needs a train
 shipped pretrained/carracing-laptop (default), or a run's data dir.
 
 Usage: python bench/cmaes_generation.py [--data-dir pretrained/carracing-laptop] [--workers 2]
-                                        [--envs-per-worker 8] [--repeats 3] [--stock]
+                                        [--envs-per-worker 8] [--repeats 3] [--stock] [--early]
 The last line: `batched/per-episode generation speed-up: X.XXx` (median of the repeats' ratios).
 """
 
@@ -46,6 +46,12 @@ def main() -> None:
     p.add_argument("--envs-per-worker", type=int, default=ENVS_PER_WORKER)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--stock", action="store_true", help="the stock renderer instead of the fast one")
+    p.add_argument(
+        "--early",
+        action="store_true",
+        help="candidates around zero, as in generation 1 (short episodes of very unequal length), not around "
+        "the trained controller",
+    )
     a = p.parse_args()
     paths = Paths(a.data_dir)
     best = a.data_dir / "controller" / "best.npz"
@@ -54,13 +60,17 @@ def main() -> None:
     cfg = make_stage_config("controller", "carracing", "laptop")
     inputs = read_json(a.data_dir / "controller" / "config.json", "controller")["inputs"]
     center = np.load(best)["params"].astype(np.float32)
+    if a.early:
+        center = np.zeros_like(center)
     rng = np.random.default_rng(0)
     cands = [center + rng.normal(0, cfg.sigma0, center.shape).astype(np.float32) for _ in range(cfg.population)]
     seeds = [train_seed(0, 5, 0, t) for t in range(cfg.trials)]
     tasks = [(c, s, cfg.max_steps, cfg.patience) for c in cands for s in seeds]
     renderer = "stock" if a.stock else "fast"
     print(
-        f"one generation: {cfg.population} candidates x {cfg.trials} trials, {a.workers} workers, {renderer} renderer; "
+        f"one generation: {cfg.population} candidates x {cfg.trials} trials "
+        f"({'around zero, as generation 1' if a.early else 'around the trained controller'}), {a.workers} workers, "
+        f"{renderer} renderer; "
         f"per-episode (K=1) vs batched (K={a.envs_per_worker}), alternately"
     )
     init_args = ("carracing", str(paths.vision), str(paths.memory), inputs, not a.stock)

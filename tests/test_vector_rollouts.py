@@ -9,7 +9,7 @@ import pytest
 from worldmodels.envs.carracing import map_actions
 from worldmodels.models import controller as ctrl
 from worldmodels.models.numpy_agent import Agent, NumpyEncoder, NumpyMDNRNN, one_blas_thread
-from worldmodels.runtime.rollout import batches, evaluate_batch, init_worker
+from worldmodels.runtime.rollout import batch_indices, evaluate_batch, init_worker
 
 Z, UNITS, MIX = 8, 16, 3
 
@@ -65,13 +65,13 @@ def test_each_row_of_a_batch_is_bit_for_bit_a_batch_of_one(rng):
                 np.testing.assert_array_equal(together.state[1][i], alone[i].state[1][0])
 
 
-def test_batches_keep_every_task_once_in_order():
-    tasks = list(range(23))
-    assert batches(tasks, 1, 2) == [(1, [t]) for t in tasks]  # K = 1: one episode per worker at a time
-    chunks = batches(tasks, 4, 2)
-    assert all(k == 4 and len(c) >= 4 for k, c in chunks[:-1])
-    assert [t for _, c in chunks for t in c] == tasks
-    assert len(batches(list(range(48)), 8, 2)) == 4  # a generation: two chunks per worker
+def test_batches_hold_every_task_once_dealt_out_in_turn():
+    assert batch_indices(23, 1, 2) == [[i] for i in range(23)]  # K = 1: one episode per worker at a time
+    groups = batch_indices(48, 8, 2)  # a laptop generation: 16 candidates x 3 trials, 2 workers
+    assert len(groups) == 8 and all(len(g) == 6 for g in groups)  # four batches per worker
+    assert groups[0] == [0, 8, 16, 24, 32, 40]  # six candidates' episodes, not two candidates' six
+    assert sorted(i for g in groups for i in g) == list(range(48))
+    assert len(batch_indices(200, 8, 2)) == 25 and len(batch_indices(3, 8, 2)) == 3
 
 
 def test_a_task_scores_the_same_with_any_batch_size(tiny_run):

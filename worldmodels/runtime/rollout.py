@@ -135,21 +135,32 @@ def evaluate_task(task: tuple) -> tuple[float, int]:
     return evaluate_batch((1, [task]))[0]
 
 
-def batches(tasks: list, k: int, workers: int) -> list[tuple[int, list]]:
-    """Split `tasks` into (K, chunk) batches for `evaluate_batch`: one task per batch when K is 1
-    (an episode per worker at a time), else chunks of at least K tasks, about two per worker so a
-    worker that finishes early takes another."""
+def batch_indices(n: int, k: int, workers: int) -> list[list[int]]:
+    """Which of n tasks each batch gets (task indices). One task per batch when K is 1 (an episode per
+    worker at a time). Otherwise at least four batches per worker, the tasks dealt out in turn (batch
+    j gets tasks j, j + B, j + 2B, ...): episode lengths differ tenfold between candidates early in a
+    search, and a worker left with one long batch at the end idles the others."""
     if k <= 1:
-        return [(1, [t]) for t in tasks]
-    size = max(k, -(-len(tasks) // (2 * max(1, workers))))
-    return [(k, list(tasks[i : i + size])) for i in range(0, len(tasks), size)]
+        return [[i] for i in range(n)]
+    count = min(n, max(-(-n // k), 4 * max(1, workers)))
+    return [list(range(j, n, count)) for j in range(count)]
+
+
+def map_batched(pool, fn, tasks: list, k: int, desc: str | None = None) -> list:
+    """fn((K, batch of tasks)) -> a result per task, over `pool`'s workers (`batch_indices`); the
+    results in task order, the progress bar counting tasks."""
+    groups = batch_indices(len(tasks), k, pool.size)
+    done = pool.map(fn, [(k, [tasks[i] for i in g]) for g in groups], desc=desc, units=[len(g) for g in groups])
+    out: list = [None] * len(tasks)
+    for group, results in zip(groups, done):
+        for i, r in zip(group, results):
+            out[i] = r
+    return out
 
 
 def map_episodes(pool, tasks: list[tuple], k: int, desc: str | None = None) -> list[tuple[float, int]]:
     """Run episode tasks on `pool`'s workers, K in lockstep per worker; results in task order."""
-    chunks = batches(tasks, k, pool.size)
-    done = pool.map(evaluate_batch, chunks, desc=desc, units=[len(c) for _, c in chunks])
-    return [r for chunk in done for r in chunk]
+    return map_batched(pool, evaluate_batch, tasks, k, desc)
 
 
 def close_worker() -> None:

@@ -23,7 +23,7 @@ from worldmodels.io.data import inspect_rollout, save_rollout
 from worldmodels.io.seeding import train_seed
 from worldmodels.models.numpy_agent import one_blas_thread
 from worldmodels.runtime.pool import TaskPool
-from worldmodels.runtime.rollout import batches
+from worldmodels.runtime.rollout import map_batched
 
 log = logging.getLogger(__name__)
 
@@ -232,9 +232,7 @@ def generate_data(args: Run, cfg: CollectConfig) -> Path:
     tasks = [(args.env, cfg_dict, args.seed, i, str(out_dir / rollout_name(args.seed, i))) for i in todo]
     with TaskPool(min(args.workers, max(1, len(tasks))), ray_address=args.ray_address, finalizer=close_envs) as pool:
         if cfg.policy == "controller":  # a trained agent: its episodes K at a time per worker
-            chunks = batches(tasks, args.envs_per_worker, pool.size)
-            done = pool.map(collect_batch, chunks, desc="episodes", units=[len(c) for _, c in chunks])
-            lengths = [n for chunk in done for n in chunk]
+            lengths = map_batched(pool, collect_batch, tasks, args.envs_per_worker, "episodes")
         else:
             lengths = pool.map(collect_episode, tasks, desc="episodes")
     if lengths:
