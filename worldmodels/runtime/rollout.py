@@ -44,6 +44,25 @@ def _env(max_steps: int, slot: int = 0):
     return envs[max_steps, slot]
 
 
+class Slots:
+    """K env slots fed from a task list, each holding one running episode: a slot whose episode ends
+    takes the next task, or empties when none is left. start(slot, task index, task) starts one."""
+
+    def __init__(self, n: int, tasks: list, start):
+        self._waiting, self._start = iter(enumerate(tasks)), start
+        self.episodes: list = [None] * n
+        for slot in range(n):
+            self.refill(slot)
+
+    def refill(self, slot: int) -> None:
+        nxt = next(self._waiting, None)
+        self.episodes[slot] = None if nxt is None else self._start(slot, *nxt)
+
+    def busy(self) -> list[int]:
+        """The slots with an episode running."""
+        return [i for i, e in enumerate(self.episodes) if e is not None]
+
+
 class _Episode:
     """One running episode of a batch: its task, its env, and its running totals."""
 
@@ -85,29 +104,24 @@ def run_batch(envs: list, agent: Agent, tasks: list[tuple], step_penalty: float 
     log-likelihood of each z it sees, given its prediction a step earlier); scored results use neither.
     """
     results: list = [None] * len(tasks)
-    waiting = iter(enumerate(tasks))
-    slots: list[_Episode | None] = [None] * len(envs)
 
-    def fill(slot: int) -> None:
-        nxt = next(waiting, None)
-        slots[slot] = None if nxt is None else _Episode(nxt[0], nxt[1], envs[slot])
-        if nxt is not None:
-            agent.reset_row(slot, nxt[1][0])
+    def start(slot: int, index: int, task: tuple) -> _Episode:
+        episode = _Episode(index, task, envs[slot])
+        agent.reset_row(slot, task[0])
+        return episode
 
     with one_blas_thread():
         agent.set_params(np.zeros((len(envs), agent.n_in * agent.n_out + agent.n_out), np.float32))
         agent.reset(len(envs))
         agent.track_surprise = any(len(t) > 4 and t[4] for t in tasks)
-        for slot in range(len(envs)):
-            fill(slot)
-        while any(e is not None for e in slots):
-            rows = [i for i, e in enumerate(slots) if e is not None]
-            actions = agent.act(np.stack([slots[i].obs for i in rows]), rows=np.asarray(rows))
+        slots = Slots(len(envs), tasks, start)
+        while rows := slots.busy():
+            actions = agent.act(np.stack([slots.episodes[i].obs for i in rows]), rows=np.asarray(rows))
             for r, i in enumerate(rows):
-                episode = slots[i]
+                episode = slots.episodes[i]
                 if episode.step(actions[r], float(agent.surprise[r]), step_penalty):
                     results[episode.index] = (episode.total, episode.steps)
-                    fill(i)
+                    slots.refill(i)
     return results
 
 

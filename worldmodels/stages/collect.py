@@ -23,7 +23,7 @@ from worldmodels.io.data import inspect_rollout, save_rollout
 from worldmodels.io.seeding import train_seed
 from worldmodels.models.numpy_agent import one_blas_thread
 from worldmodels.runtime.pool import TaskPool
-from worldmodels.runtime.rollout import map_batched
+from worldmodels.runtime.rollout import Slots, map_batched
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,6 @@ def collect_episode(task: tuple[str, dict, int, int, str]) -> int:
     env_name, cfg, seed, index, out = task
     from worldmodels.envs.registry import get_spec
 
-    if cfg["policy"] == "controller":
-        return collect_batch((1, [task]))[0]
     rng = np.random.default_rng([seed, index])
     env = _env(env_name, cfg)
     policy = get_spec(env_name).policies[cfg["policy"]](rng)
@@ -128,40 +126,34 @@ def collect_batch(batch: tuple[int, list[tuple[str, dict, int, int, str]]]) -> l
     agent = _agent(env_name, cfg["agent_dir"])
     envs = [_env(env_name, cfg, slot) for slot in range(max(1, min(k, len(tasks))))]
     lengths: list = [None] * len(tasks)
-    waiting = iter(enumerate(tasks))
-    slots: list = [None] * len(envs)
 
-    def fill(slot: int) -> None:
-        nxt = next(waiting, None)
-        slots[slot] = None
-        if nxt is not None:
-            i, (_, _, seed, index, out) = nxt
-            rng = np.random.default_rng([seed, index])
-            obs, _ = envs[slot].reset(seed=train_seed(seed, index))
-            policy = spec.policies["random"](rng)
-            slots[slot] = {"i": i, "rng": rng, "policy": policy, "obs": obs, "rec": _Recording(out)}
-            agent.reset_row(slot)
+    def start(slot: int, i: int, task: tuple) -> dict:
+        _, _, seed, index, out = task
+        rng = np.random.default_rng([seed, index])
+        obs, _ = envs[slot].reset(seed=train_seed(seed, index))
+        policy = spec.policies["random"](rng)
+        agent.reset_row(slot)
+        return {"i": i, "rng": rng, "policy": policy, "obs": obs, "rec": _Recording(out)}
 
     with one_blas_thread():  # the agent's arithmetic: one BLAS thread, as in every runner
         agent.reset(len(envs))
-        for slot in range(len(envs)):
-            fill(slot)
-        while any(e is not None for e in slots):
-            rows = [j for j, e in enumerate(slots) if e is not None]
-            explore = np.array([slots[j]["rng"].uniform() < cfg["explore"] for j in rows])
+        slots = Slots(len(envs), tasks, start)
+        while rows := slots.busy():
+            explore = np.array([slots.episodes[j]["rng"].uniform() < cfg["explore"] for j in rows])
             random = np.zeros((len(rows), spec.action_dim), np.float32)
             for r, j in enumerate(rows):
                 if explore[r]:  # a random action, which M's state also sees
-                    random[r] = np.asarray(slots[j]["policy"](envs[j]), np.float32)
-            actions = agent.act(np.stack([slots[j]["obs"] for j in rows]), random, explore, np.asarray(rows))
+                    random[r] = np.asarray(slots.episodes[j]["policy"](envs[j]), np.float32)
+            frames = np.stack([slots.episodes[j]["obs"] for j in rows])
+            actions = agent.act(frames, random, explore, np.asarray(rows))
             for r, j in enumerate(rows):
-                e = slots[j]
+                e = slots.episodes[j]
                 obs = e["obs"]
                 e["obs"], reward, terminated, truncated, _ = envs[j].step(actions[r])
                 if e["rec"].add(obs, actions[r], reward, terminated, truncated):
                     fault_point("episode")
                     lengths[e["i"]] = e["rec"].save()
-                    fill(j)
+                    slots.refill(j)
     return lengths
 
 
