@@ -32,6 +32,25 @@ def test_evaluate_plays_exactly_the_seeds_asked(tmp_path, capsys):
     assert direct[0] != direct[1]  # two tracks, not one seed twice
     assert r1["mean"] == np.mean(direct)
     assert "random on carracing (fast renderer)" in capsys.readouterr().out
+    # where the figure came from travels with it (issue 19): the command, the commit, the machine
+    assert r1["command"].startswith("python -m worldmodels.evaluate --policy random")
+    assert "--seed-offset 2000000005" in r1["command"] and r1["model"] is None
+    assert r1["machine"]["cpus"] >= 1 and r1["date"]
+    assert r1["commit"] is None or len(r1["commit"].split("-")[0]) == 40
+
+
+def test_agent_results_name_the_weights_they_scored(tmp_path):
+    """An agent's result carries each part's fingerprint: the controller's is the one stage 5 wrote."""
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[1] / "pretrained" / "carracing-laptop"
+    out = tmp_path / "a.json"
+    args = ["--data-dir", str(bundle), "--episodes", "1", "--max-steps", "5", "--workers", "1", "--fast-env"]
+    assert main([*args, "--out", str(out)]) == 0
+    model = json.loads(out.read_text())["model"]
+    configs = {k: json.loads((bundle / k / "config.json").read_text()) for k in ("vision", "memory", "controller")}
+    assert model["dir"] == str(bundle)
+    assert {k: model[f"{k}_fingerprint"] for k in configs} == {k: c["fingerprint"] for k, c in configs.items()}
 
 
 def test_missing_agent_is_a_clear_error(tmp_path, capsys):

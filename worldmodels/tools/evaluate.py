@@ -17,6 +17,7 @@ result records which renderer scored it.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ from worldmodels.cli import SCORING_FLAGS, parse_tool, report_errors
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.config import ENVS_PER_WORKER
 from worldmodels.envs.registry import get_spec
-from worldmodels.io.artifacts import Paths, ensure_writable, write_json
+from worldmodels.io.artifacts import Paths, arrays_digest, ensure_writable, write_json
+from worldmodels.io.provenance import provenance
 from worldmodels.io.seeding import seed_range
 from worldmodels.models.loading import load_agent_weights
 from worldmodels.runtime.pool import TaskPool
@@ -53,6 +55,7 @@ def evaluate(
     "renderer", ...}."""
     seeds = list(range(first_seed, first_seed + episodes))
     t0 = time.time()
+    model = None
     if policy == "random":
         with TaskPool(workers, init_random_worker, (env, fast), ray_address, finalizer=close_worker) as pool:
             results = pool.map(random_policy_task, [(s, max_steps) for s in seeds], desc="episodes")
@@ -60,6 +63,12 @@ def evaluate(
         paths = Paths(model_dir)
         weights = load_agent_weights(model_dir, env)  # validated here: the workers load the files as they are
         cfg, params = weights["controller"], weights["params"]
+        model = {
+            "dir": str(model_dir),
+            "vision_fingerprint": weights["vision"]["fingerprint"],
+            "memory_fingerprint": weights["memory"]["fingerprint"],
+            "controller_fingerprint": arrays_digest({"params": np.asarray(params, np.float32)}),
+        }
         init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
         with TaskPool(workers, init_worker, init, ray_address, finalizer=close_worker) as pool:
             tasks = [(params, s, max_steps, 0) for s in seeds]
@@ -69,6 +78,7 @@ def evaluate(
     return {
         "policy": policy,
         "env": env,
+        "model": model,
         "episodes": episodes,
         "seeds": [seeds[0], seeds[-1]],
         "seed_range": seed_range(seeds[0], len(seeds)),
@@ -118,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             run.ray_address,
             run.envs_per_worker,
         )
-        write_json(out, result)
+        command = shlex.join(["python", "-m", "worldmodels.evaluate", *(run.argv or [])])
+        write_json(out, {**result, **provenance(command)})
         print(
             f"{a.policy} on {run.env} ({result['renderer']} renderer): {result['mean']:.1f} +- {result['std']:.1f} "
             f"(standard error {result['standard_error']:.1f}) over {a.episodes} episodes of the "
