@@ -56,3 +56,32 @@ def test_shipped_decoder_reproduces_v(rng):
     x = tf.constant(rng.uniform(size=(2, 64, 64, 3)), tf.float32)
     np.testing.assert_array_equal(shipped.encode(x)[0].numpy(), vae.encode(x)[0].numpy())
     np.testing.assert_allclose(shipped(x).numpy(), vae(x).numpy(), atol=2e-2)
+
+
+def test_model_card_quotes_results_files_of_this_agent_only(tmp_path, capsys):
+    """export-pretrained --results puts each results file's row (range, seeds, mean ± std, standard
+    error, share of good episodes, the file) in the card, and refuses one that scored other weights."""
+    import json
+
+    from worldmodels.tools.evaluate import main as evaluate_main
+    from worldmodels.tools.export_pretrained import main as export_main
+
+    bundle = PRETRAINED / "carracing-laptop"
+    mine, other = tmp_path / "mine.json", tmp_path / "other.json"
+    common = ["--data-dir", str(bundle), "--episodes", "2", "--max-steps", "5", "--workers", "1", "--fast-env"]
+    assert evaluate_main([*common, "--out", str(mine)]) == 0
+    result = json.loads(mine.read_text())
+    out = tmp_path / "shipped"
+    assert export_main(["--data-dir", str(bundle), "--out", str(out), "--results", str(mine)]) == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    row = next(line for line in card.splitlines() if str(mine) in line)
+    se = np.std(result["scores"]) / np.sqrt(2)
+    assert "development range, seeds 2000000000 .. 2000000001" in row
+    assert f"{result['mean']:.1f} ± {result['std']:.1f} | {se:.1f} | 0% |" in row  # 5 steps: none reach 700
+
+    result["model"]["controller_fingerprint"] = "0" * 16  # another controller's score
+    other.write_text(json.dumps(result))
+    capsys.readouterr()
+    assert export_main(["--data-dir", str(bundle), "--out", str(tmp_path / "no"), "--results", str(other)]) == 1
+    assert "scored other weights" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()  # nothing half-written

@@ -32,6 +32,8 @@ class EnvSpec:
     """The paper's episode length for scoring (CarRacing 1000, TakeCover 2100)."""
     has_fast_renderer: bool = False
     """Whether fast=True selects another renderer (CarRacing's, same pixels); else it changes nothing."""
+    good_score: float | None = None
+    """An episode at or above it counts as a good one in results (CarRacing: 700; Doom: 750 steps, "solved")."""
 
     def renderer(self, fast: bool) -> str:
         """The renderer an episode ran on, for result records: 'fast' or 'stock'."""
@@ -51,6 +53,7 @@ def _carracing_spec() -> EnvSpec:
         step_penalty=-0.1,
         has_fast_renderer=True,
         paper_score=paper.BEST_SCORE["carracing"],
+        good_score=700.0,
     )
 
 
@@ -67,6 +70,7 @@ def _doom_spec() -> EnvSpec:
         paper_score=paper.BEST_SCORE["doom"],
         random_score=paper.RANDOM_SCORE["doom"],
         benchmark_steps=doom.MAX_STEPS,
+        good_score=750.0,
     )
 
 

@@ -280,5 +280,10 @@ def arrays_digest(arrays: dict) -> str:
     return h.hexdigest()[:16]
 
 
+def controller_fingerprint(params) -> str:
+    """A controller's fingerprint, as stage 5 records it in controller/config.json."""
+    return arrays_digest({"params": np.asarray(params, np.float32)})
+
+
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -20,10 +20,10 @@ from worldmodels.io.artifacts import (
     SCRIPTS,
     Paths,
     StageError,
-    arrays_digest,
     atomic_path,
     clean_temporaries,
     command_line,
+    controller_fingerprint,
     one_writer,
     read_json,
     write_json,
@@ -165,7 +165,7 @@ class _Search:
                 **self.config,
                 "generation": state["generation"],
                 "selected_by": "validation" if "val_params" in state else "training fitness",
-                "fingerprint": arrays_digest({"params": chosen}),
+                "fingerprint": controller_fingerprint(chosen),
                 "wall_s": state["wall_s"],
             },
         )
@@ -175,7 +175,7 @@ class _Search:
         trained there); kept as it is when it already scores these parameters on as many episodes."""
         cfg, eval_path = self.cfg, self.out / "eval.json"
         best = np.asarray(state.get("val_params", state["best_params"]), np.float32)
-        fp = arrays_digest({"params": best})
+        fp = controller_fingerprint(best)
         previous = read_json(eval_path, "controller") if eval_path.exists() else {}
         if previous.get("fingerprint") == fp and previous.get("episodes") == cfg.eval_episodes:
             if "renderer" not in previous:  # made before eval records named it: these settings scored it

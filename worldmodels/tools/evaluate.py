@@ -28,7 +28,7 @@ from worldmodels.cli import SCORING_FLAGS, parse_tool, report_errors
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.config import ENVS_PER_WORKER
 from worldmodels.envs.registry import get_spec
-from worldmodels.io.artifacts import Paths, arrays_digest, ensure_writable, write_json
+from worldmodels.io.artifacts import Paths, controller_fingerprint, ensure_writable, write_json
 from worldmodels.io.provenance import provenance
 from worldmodels.io.seeding import seed_range
 from worldmodels.models.loading import load_agent_weights
@@ -67,7 +67,7 @@ def evaluate(
             "dir": str(model_dir),
             "vision_fingerprint": weights["vision"]["fingerprint"],
             "memory_fingerprint": weights["memory"]["fingerprint"],
-            "controller_fingerprint": arrays_digest({"params": np.asarray(params, np.float32)}),
+            "controller_fingerprint": controller_fingerprint(params),
         }
         init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
         with TaskPool(workers, init_worker, init, ray_address, finalizer=close_worker) as pool:
@@ -75,6 +75,7 @@ def evaluate(
             results = map_episodes(pool, tasks, envs_per_worker, desc="episodes")
     scores = np.array([r for r, _ in results])
     std = float(scores.std())
+    good = get_spec(env).good_score
     return {
         "policy": policy,
         "env": env,
@@ -88,6 +89,8 @@ def evaluate(
         "mean": float(scores.mean()),
         "std": std,
         "standard_error": std / float(np.sqrt(len(scores))),
+        "good_score": good,
+        "share_good": None if good is None else float(np.mean(scores >= good)),
         "scores": scores.tolist(),
         "wall_s": time.time() - t0,
     }
@@ -133,7 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{a.policy} on {run.env} ({result['renderer']} renderer): {result['mean']:.1f} +- {result['std']:.1f} "
             f"(standard error {result['standard_error']:.1f}) over {a.episodes} episodes of the "
-            f"{result['seed_range']} range, seeds {result['seeds'][0]}..{result['seeds'][1]} (wrote {out})"
+            f"{result['seed_range']} range, seeds {result['seeds'][0]}..{result['seeds'][1]}"
+            + (
+                ""
+                if result["good_score"] is None
+                else f"; {result['share_good']:.0%} at {result['good_score']:.0f} or more"
+            )
+            + f" (wrote {out})"
         )
 
     return report_errors(body)

@@ -1,7 +1,7 @@
 """Package a trained agent for shipping: the numpy weights evaluation and videos need, and a model card.
 
 Example:  python -m worldmodels.export_pretrained --data-dir data/carracing --out pretrained/carracing-laptop \\
-              --command "make run"
+              --command "make run" --results results/carracing-laptop-final-4e9-200.json
 
 Writes to --out: vision/ (config.json, encoder.npz, decoder.npz in float16), memory/ (config.json,
 rnn.npz), controller/ (config.json, best.npz, eval.json, generations.csv, cmaes.png), timings.json,
@@ -20,11 +20,19 @@ from types import SimpleNamespace
 import numpy as np
 
 from worldmodels import paper
-from worldmodels.envs.registry import recorded_renderer
-from worldmodels.io.artifacts import Paths, StageError, atomic_path, ensure_writable, read_json, write_json
+from worldmodels.envs.registry import get_spec, recorded_renderer
+from worldmodels.io.artifacts import (
+    Paths,
+    StageError,
+    atomic_path,
+    controller_fingerprint,
+    ensure_writable,
+    read_json,
+    write_json,
+)
 
 
-def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
+def export(data_dir: Path, out: Path, command: str, machine: str, results: list[Path] | None = None) -> Path:
     from worldmodels.models.loading import load_agent_weights, load_vision, read_config
     from worldmodels.models.vae import export_decoder
 
@@ -37,6 +45,7 @@ def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
     scores = ev.get("real", {}).get("scores") if isinstance(ev.get("real"), dict) else None
     if not scores or not np.all(np.isfinite(scores)):
         raise StageError(f"{src.controller / 'eval.json'} holds no finite held-out scores; rerun stage 5 to score it")
+    scored = [_result_row(Path(p), weights) for p in results or []]  # checked before anything is written
     ensure_writable(out)
     dst = Paths(out)
     for d in (dst.vision, dst.memory, dst.controller):
@@ -69,7 +78,7 @@ def export(data_dir: Path, out: Path, command: str, machine: str) -> Path:
     random = _optional_json(rnd)
     history = rounds_md.read_text() if (data_dir / "round.json").exists() and rounds_md.exists() else None
     with atomic_path(out / "MODEL_CARD.md") as tmp:
-        tmp.write_text(model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history))
+        tmp.write_text(model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history, scored))
     return out
 
 
@@ -81,10 +90,44 @@ def _optional_json(path: Path):
         return None
 
 
+def _result_row(path: Path, weights: dict) -> dict:
+    """A results file (`worldmodels.evaluate`'s JSON) for the card; an agent's must have scored these
+    very weights (its fingerprints), so a card never quotes another agent's score."""
+    if not path.exists():
+        hint = f"python -m worldmodels.evaluate --out {path}"
+        raise StageError(f"results file {path} does not exist; make it with `{hint}`")
+    r = _optional_json(path)
+    if not isinstance(r, dict) or not r.get("scores"):
+        raise StageError(f"{path} is not a result of `python -m worldmodels.evaluate` (no per-episode scores)")
+    if r.get("policy") == "agent":
+        model = r.get("model") or {}
+        mine = {
+            "vision_fingerprint": weights["vision"]["fingerprint"],
+            "memory_fingerprint": weights["memory"]["fingerprint"],
+            "controller_fingerprint": controller_fingerprint(weights["params"]),
+        }
+        if any(model.get(k) != v for k, v in mine.items()):
+            raise StageError(
+                f"{path} scored other weights ({model or 'no fingerprints recorded'}) than this agent's ({mine}); "
+                f"score this agent with `python -m worldmodels.evaluate --data-dir DIR --out {path}`"
+            )
+    return {"path": str(path), **r}
+
+
 def _mean_std_se(scores) -> str:
     """'mean ± std | standard error' of per-episode scores."""
     a = np.asarray(scores, np.float64)
     return f"{a.mean():.1f} ± {a.std():.1f} | {a.std() / np.sqrt(len(a)):.1f}"
+
+
+def _score_row(label: str, record: dict, source: str, good: float | None) -> str:
+    """One row of the card's score table from per-episode scores: episodes and seeds, renderer,
+    mean ± std, standard error, the share of episodes at `good` or more, and where it comes from."""
+    a = np.asarray(record["scores"], np.float64)
+    seeds = f" ({_seed_range(record)})" if record.get("seeds") else ""
+    share = f"{np.mean(a >= good):.0%}" if good is not None else "-"
+    src = source if source.startswith("`") or " " in source else f"`{source}`"
+    return f"| {label} | {len(a)}{seeds} | {record.get('renderer', '-')} | {_mean_std_se(a)} | {share} | {src} |"
 
 
 def _seed_range(record: dict) -> str:
@@ -99,8 +142,17 @@ def _seed_range(record: dict) -> str:
     return f"{name}seeds {seeds[0]} .. {seeds[-1]}"
 
 
-def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history=None) -> str:
-    env, real = c_cfg["env"], ev["real"]
+def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machine, history=None, scored=()) -> str:
+    """MODEL_CARD.md: how the agent was made (command, stages' wall times) and its scores: the results
+    files given (`scored`, final range first), stage 5's own held-out score and the paper's."""
+    env = c_cfg["env"]
+    good = get_spec(env).good_score
+    good_label = f"episodes >= {good:.0f}" if good is not None else "-"
+    order = {"final": 0, "development": 1}
+    scored = sorted(scored, key=lambda r: (r.get("policy") != "agent", order.get(r.get("seed_range"), 2)))
+    mine = [r for r in scored if r.get("policy") == "agent"]
+    randoms = [r for r in scored if r.get("policy") == "random"]
+    ev_real = {"scores": ev["real"]["scores"], "seeds": ev.get("seeds"), "renderer": recorded_renderer(ev, c_cfg)}
     per_stage: dict[str, float] = {}
     for t in timings:
         per_stage[t["stage"]] = per_stage.get(t["stage"], 0.0) + t["seconds"]
@@ -126,25 +178,25 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
         "",
         "## Scores",
         "",
-        "| policy | episodes (seeds) | renderer | mean ± std | standard error |",
-        "|---|---|---|---|---|",
-        f"| this agent, real env | {len(real['scores'])} ({_seed_range(ev)}) | {recorded_renderer(ev, c_cfg)} | "
-        f"{_mean_std_se(real['scores'])} |",
+        f"| policy | episodes (seeds) | renderer | mean ± std | standard error | {good_label} | source |",
+        "|---|---|---|---|---|---|---|",
+        *[_score_row(f"this agent, real env, {r['seed_range']} range", r, r["path"], good) for r in mine],
+        *[_score_row(f"random policy, real env, {r['seed_range']} range", r, r["path"], good) for r in randoms],
+        _score_row("this agent, real env (stage 5's held-out score)", ev_real, "`controller/eval.json`", good),
     ]
     if "dream" in ev:
-        lines.append(
-            f"| this agent, in its dream | {len(ev['dream']['scores'])} | - | {_mean_std_se(ev['dream']['scores'])} |"
-        )
+        dream = {"scores": ev["dream"]["scores"], "renderer": "-", "seeds": None}
+        lines.append(_score_row("this agent, in its dream", dream, "`controller/eval.json`", None))
     if random:
-        lines.append(
-            f"| random policy, real env | {random['episodes']} (same seeds) | {recorded_renderer(random)} | "
-            f"{_mean_std_se(random['scores'])} |"
-        )
+        random_row = {**random, "renderer": recorded_renderer(random)}
+        source = "the run's `evaluate_random.json`"
+        lines.append(_score_row("random policy, real env (stage 5's seeds)", random_row, source, good))
     lines += [
-        f"| paper | 100 | - | {paper.SUMMARY.get(env, '-')} | |",
+        f"| paper | 100 | - | {paper.SUMMARY.get(env, '-')} | | | `worldmodels/paper.py` |",
         "",
-        "Every row but the paper's comes from a file of this folder (`controller/eval.json`) or of the run "
-        "(`evaluate_random.json`).",
+        "Every row but the paper's comes from the file named in it. The final range (from 4x10^9) scores an "
+        "agent once, when it ships; the development range (from 2x10^9) is where every choice was judged "
+        "(`worldmodels/io/seeding.py`).",
         "",
         "The fast renderer draws the stock env's pixels (a test compares frames and rewards). Check it yourself",
         "on development-range episodes it never trained on (env seeds S .. S+N-1, the stock environment unless",
@@ -169,6 +221,14 @@ def build_parser():
         p.add_argument("--out", type=Path, required=True, help="the folder to write, e.g. pretrained/carracing-laptop")
         p.add_argument("--command", default="make run", help="the command(s) that trained it, for the model card")
         p.add_argument(
+            "--results",
+            type=Path,
+            nargs="*",
+            default=[],
+            help="results files of `python -m worldmodels.evaluate` for the card's score table: this agent's "
+            "(its fingerprints are checked) and the random policy's, e.g. on the final range",
+        )
+        p.add_argument(
             "--machine", default="2 CPU cores, no GPU (the project's development machine).", help="where it trained"
         )
 
@@ -184,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     run, a = parse_tool(p, argv)
 
     def body():
-        out = export(run.data_dir, a.out, a.command, a.machine)
+        out = export(run.data_dir, a.out, a.command, a.machine, a.results)
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         print(f"wrote {out} ({size / 1e6:.1f} MB)")
 
