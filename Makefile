@@ -14,7 +14,7 @@ ARGS := --env $(ENV) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(
 export SDL_VIDEODRIVER ?= dummy
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test test-fast lint bench demo clean-data
+.PHONY: setup run test test-fast lint bench demo clean-data results
 
 setup: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ demo: setup
 	$(PY) -m worldmodels.play --env carracing --data-dir pretrained/carracing-laptop --episodes 1 --video demo/carracing.mp4
 	$(PY) -m worldmodels.evaluate --env doom --data-dir pretrained/doom-laptop --episodes 10 --out demo/doom-eval.json
 	$(PY) -m worldmodels.play --env doom --data-dir pretrained/doom-laptop --episodes 1 --max-steps 2100 --video demo/doom.mp4
+
+# docs/results.md from the results files in results/ (every published score).
+results: setup
+	$(PY) -m worldmodels.results
 
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done

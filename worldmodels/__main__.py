@@ -19,6 +19,7 @@ COMMANDS = {
     "export-pretrained": ("worldmodels.tools.export_pretrained", "package a finished run with its model card"),
     "check": ("worldmodels.tools.check", "check a data directory against the artifact contracts"),
     "report": ("worldmodels.tools.report", "rewrite a run's report.md"),
+    "results": ("worldmodels.tools.results", "rewrite docs/results.md from the results files in results/"),
     "compare-vision": ("worldmodels.experiments.compare_vision", "experiment: VAE vs VAE-GAN on one run's data"),
     "diagnose-dream": ("worldmodels.experiments.diagnose_dream", "experiment: constant policies, dream vs game"),
     "toy-vaegan": ("worldmodels.experiments.toy_vaegan", "experiment: the VAE-GAN idea on a 2-D toy"),

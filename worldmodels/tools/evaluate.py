@@ -101,6 +101,7 @@ def build_parser():
         p.add_argument(
             "--policy", choices=("agent", "random"), default="agent", help="the saved agent, or uniform random"
         )
+        p.add_argument("--label", help="what was scored, in words, for docs/results.md (python -m worldmodels.results)")
 
     return build_cli_parser(
         __doc__,
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             run.envs_per_worker,
         )
         command = shlex.join(["python", "-m", "worldmodels.evaluate", *(run.argv or [])])
-        write_json(out, {**result, **provenance(command)})
+        write_json(out, {**({"label": a.label} if a.label else {}), **result, **provenance(command)})
         print(
             f"{a.policy} on {run.env} ({result['renderer']} renderer): {result['mean']:.1f} +- {result['std']:.1f} "
             f"(standard error {result['standard_error']:.1f}) over {a.episodes} episodes of the "
