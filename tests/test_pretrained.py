@@ -77,7 +77,7 @@ def test_model_card_quotes_results_files_of_this_agent_only(tmp_path, capsys):
     row = next(line for line in card.splitlines() if str(mine) in line)
     se = np.std(result["scores"]) / np.sqrt(2)
     assert "development range, seeds 2000000000 .. 2000000001" in row
-    assert f"{result['mean']:.1f} ± {result['std']:.1f} | {se:.1f} | 0% |" in row  # 5 steps: none reach 700
+    assert f"{result['mean']:.1f} ± {result['std']:.1f} | {se:.1f} | 0.0% |" in row  # 5 steps: none reach 700
 
     result["model"]["controller_fingerprint"] = "0" * 16  # another controller's score
     other.write_text(json.dumps(result))

@@ -35,7 +35,7 @@ def test_a_row_shows_range_mean_std_and_standard_error(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps({**rec, "scores": scores}))
     text = results.render(results.load_results(tmp_path))
     row = next(line for line in text.splitlines() if line.startswith("| random policy"))
-    assert "| final | 4000000000 .. 4000000003 | 4 | 500.0 ± 308.2 | 154.1 | 50% |" in row
+    assert "| final | 4000000000 .. 4000000003 | 4 | 500.0 ± 308.2 | 154.1 | 50.0% |" in row
 
 
 def test_a_file_that_is_not_a_result_is_named(tmp_path):

@@ -125,7 +125,7 @@ def _score_row(label: str, record: dict, source: str, good: float | None) -> str
     mean ± std, standard error, the share of episodes at `good` or more, and where it comes from."""
     a = np.asarray(record["scores"], np.float64)
     seeds = f" ({_seed_range(record)})" if record.get("seeds") else ""
-    share = f"{np.mean(a >= good):.0%}" if good is not None else "-"
+    share = f"{np.mean(a >= good):.1%}" if good is not None else "-"
     src = source if source.startswith("`") or " " in source else f"`{source}`"
     return f"| {label} | {len(a)}{seeds} | {record.get('renderer', '-')} | {_mean_std_se(a)} | {share} | {src} |"
 

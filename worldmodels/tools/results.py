@@ -62,7 +62,7 @@ def _what(r: dict) -> str:
 def _row(r: dict) -> str:
     a = np.asarray(r["scores"], np.float64)
     good = r.get("good_score") or _good_score(r["env"])
-    share = f"{np.mean(a >= good):.0%}" if good is not None else "-"
+    share = f"{np.mean(a >= good):.1%}" if good is not None else "-"
     seeds = r.get("seeds") or ["?", "?"]
     commit = (r.get("commit") or "-")[:7] + ("-dirty" if str(r.get("commit", "")).endswith("-dirty") else "")
     model = r.get("model") or {}
