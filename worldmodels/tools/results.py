@@ -103,12 +103,17 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    from worldmodels.cli import build_parser as build_cli_parser
+
+    def extra(p):
+        p.add_argument("--check", action="store_true", help="exit 1 if docs/results.md is stale; write nothing")
+
+    return build_cli_parser(__doc__, run_flags=(), extra=extra, prog="worldmodels results")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="worldmodels results", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--check", action="store_true", help="exit 1 if docs/results.md is stale; write nothing")
-    a = p.parse_args(argv)
+    a = build_parser().parse_args(argv)
     text = render(load_results())
     if a.check:
         if not DOC.exists() or DOC.read_text() != text:
