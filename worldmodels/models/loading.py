@@ -155,6 +155,17 @@ def load_agent_weights(model_dir: Path, env: str, name: str = "controller") -> d
     return {"vision": v_cfg, "memory": m_cfg, "controller": c_cfg, "encoder": encoder, "rnn": rnn, "params": params}
 
 
+def agent_fingerprints(weights: dict) -> dict[str, str]:
+    """The fingerprints of V, M and C of an agent (what load_agent_weights returned), as results record them."""
+    from worldmodels.io.artifacts import controller_fingerprint
+
+    return {
+        "vision_fingerprint": weights["vision"]["fingerprint"],
+        "memory_fingerprint": weights["memory"]["fingerprint"],
+        "controller_fingerprint": controller_fingerprint(weights["params"]),
+    }
+
+
 def load_agent(model_dir: Path, env: str, weights: dict | None = None):
     """The trained agent in `model_dir` (vision/, memory/, controller/) as a numpy Agent (no TensorFlow);
     `weights`: what load_agent_weights returned, when the caller has it already."""

@@ -28,10 +28,10 @@ from worldmodels.cli import SCORING_FLAGS, parse_tool, report_errors
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.config import ENVS_PER_WORKER
 from worldmodels.envs.registry import get_spec
-from worldmodels.io.artifacts import Paths, controller_fingerprint, ensure_writable, write_json
+from worldmodels.io.artifacts import Paths, ensure_writable, write_json
 from worldmodels.io.provenance import provenance
 from worldmodels.io.seeding import seed_range
-from worldmodels.models.loading import load_agent_weights
+from worldmodels.models.loading import agent_fingerprints, load_agent_weights
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import close_worker, init_random_worker, init_worker, map_episodes, random_policy_task
 
@@ -63,12 +63,7 @@ def evaluate(
         paths = Paths(model_dir)
         weights = load_agent_weights(model_dir, env)  # validated here: the workers load the files as they are
         cfg, params = weights["controller"], weights["params"]
-        model = {
-            "dir": str(model_dir),
-            "vision_fingerprint": weights["vision"]["fingerprint"],
-            "memory_fingerprint": weights["memory"]["fingerprint"],
-            "controller_fingerprint": controller_fingerprint(params),
-        }
+        model = {"dir": str(model_dir), **agent_fingerprints(weights)}
         init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
         with TaskPool(workers, init_worker, init, ray_address, finalizer=close_worker) as pool:
             tasks = [(params, s, max_steps, 0) for s in seeds]

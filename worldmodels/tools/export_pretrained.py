@@ -25,7 +25,6 @@ from worldmodels.io.artifacts import (
     Paths,
     StageError,
     atomic_path,
-    controller_fingerprint,
     ensure_writable,
     read_json,
     write_json,
@@ -93,19 +92,12 @@ def _optional_json(path: Path):
 def _result_row(path: Path, weights: dict) -> dict:
     """A results file (`worldmodels.evaluate`'s JSON) for the card; an agent's must have scored these
     very weights (its fingerprints), so a card never quotes another agent's score."""
-    if not path.exists():
-        hint = f"python -m worldmodels.evaluate --out {path}"
-        raise StageError(f"results file {path} does not exist; make it with `{hint}`")
-    r = _optional_json(path)
-    if not isinstance(r, dict) or not r.get("scores"):
-        raise StageError(f"{path} is not a result of `python -m worldmodels.evaluate` (no per-episode scores)")
+    from worldmodels.models.loading import agent_fingerprints
+    from worldmodels.tools.results import read_result
+
+    r = read_result(path)
     if r.get("policy") == "agent":
-        model = r.get("model") or {}
-        mine = {
-            "vision_fingerprint": weights["vision"]["fingerprint"],
-            "memory_fingerprint": weights["memory"]["fingerprint"],
-            "controller_fingerprint": controller_fingerprint(weights["params"]),
-        }
+        model, mine = r.get("model") or {}, agent_fingerprints(weights)
         if any(model.get(k) != v for k, v in mine.items()):
             raise StageError(
                 f"{path} scored other weights ({model or 'no fingerprints recorded'}) than this agent's ({mine}); "
@@ -114,20 +106,15 @@ def _result_row(path: Path, weights: dict) -> dict:
     return {"path": str(path), **r}
 
 
-def _mean_std_se(scores) -> str:
-    """'mean ± std | standard error' of per-episode scores."""
-    a = np.asarray(scores, np.float64)
-    return f"{a.mean():.1f} ± {a.std():.1f} | {a.std() / np.sqrt(len(a)):.1f}"
-
-
 def _score_row(label: str, record: dict, source: str, good: float | None) -> str:
     """One row of the card's score table from per-episode scores: episodes and seeds, renderer,
     mean ± std, standard error, the share of episodes at `good` or more, and where it comes from."""
-    a = np.asarray(record["scores"], np.float64)
+    from worldmodels.tools.results import summary_cells
+
     seeds = f" ({_seed_range(record)})" if record.get("seeds") else ""
-    share = f"{np.mean(a >= good):.1%}" if good is not None else "-"
     src = source if source.startswith("`") or " " in source else f"`{source}`"
-    return f"| {label} | {len(a)}{seeds} | {record.get('renderer', '-')} | {_mean_std_se(a)} | {share} | {src} |"
+    cells = summary_cells(record["scores"], good)
+    return f"| {label} | {len(record['scores'])}{seeds} | {record.get('renderer', '-')} | {cells} | {src} |"
 
 
 def _seed_range(record: dict) -> str:

@@ -18,27 +18,47 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.io.artifacts import atomic_path
+from worldmodels.io.artifacts import StageError, atomic_path
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS, DOC = ROOT / "results", ROOT / "docs" / "results.md"
 RANGE_ORDER = {"final": 0, "development": 1}
+EVALUATE = "python -m worldmodels.evaluate"
+
+
+def read_result(path: Path) -> dict:
+    """One results file of `python -m worldmodels.evaluate`; StageError naming it when it is missing
+    or not a result (no env or per-episode scores)."""
+    try:
+        r = json.loads(Path(path).read_text())
+    except FileNotFoundError as e:
+        raise StageError(f"results file {path} does not exist; make it with `{EVALUATE} --out {path}`") from e
+    except ValueError as e:
+        raise StageError(f"{path} is not valid JSON ({e}); remake it with `{EVALUATE}`") from e
+    if not isinstance(r, dict) or not r.get("scores") or "env" not in r:
+        raise StageError(f"{path} is not a result of `{EVALUATE}` (no env or per-episode scores)")
+    return r
 
 
 def load_results(results_dir: Path = RESULTS) -> list[dict]:
     """Every results file, with "file" (its path from the repository root) added; a file that is not a
-    result (no per-episode scores) is an error naming it."""
+    result is an error naming it."""
     rows = []
     for path in sorted(Path(results_dir).glob("*.json")):
         try:
-            r = json.loads(path.read_text())
-        except ValueError as e:
-            raise SystemExit(f"{path} is not valid JSON ({e}); remake it with `python -m worldmodels.evaluate`") from e
-        if not isinstance(r, dict) or not r.get("scores") or "env" not in r:
-            raise SystemExit(f"{path} is not a result of `python -m worldmodels.evaluate` (no env or scores)")
+            r = read_result(path)
+        except StageError as e:
+            raise SystemExit(str(e)) from e
         rel = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
         rows.append({**r, "file": str(rel)})
     return rows
+
+
+def summary_cells(scores, good: float | None) -> str:
+    """'mean ± std | standard error | share at `good` or more' of per-episode scores (table cells)."""
+    a = np.asarray(scores, np.float64)
+    share = f"{np.mean(a >= good):.1%}" if good is not None else "-"
+    return f"{a.mean():.1f} ± {a.std():.1f} | {a.std() / np.sqrt(len(a)):.1f} | {share}"
 
 
 def _good_score(env: str) -> float | None:
@@ -60,16 +80,12 @@ def _what(r: dict) -> str:
 
 
 def _row(r: dict) -> str:
-    a = np.asarray(r["scores"], np.float64)
-    good = r.get("good_score") or _good_score(r["env"])
-    share = f"{np.mean(a >= good):.1%}" if good is not None else "-"
     seeds = r.get("seeds") or ["?", "?"]
     commit = (r.get("commit") or "-")[:7] + ("-dirty" if str(r.get("commit", "")).endswith("-dirty") else "")
-    model = r.get("model") or {}
-    fp = model.get("controller_fingerprint", "-")
+    fp = (r.get("model") or {}).get("controller_fingerprint", "-")
+    cells = summary_cells(r["scores"], r.get("good_score") or _good_score(r["env"]))
     return (
-        f"| {_what(r)} | {r.get('seed_range', '?')} | {seeds[0]} .. {seeds[-1]} | {len(a)} | "
-        f"{a.mean():.1f} ± {a.std():.1f} | {a.std() / np.sqrt(len(a)):.1f} | {share} | "
+        f"| {_what(r)} | {r.get('seed_range', '?')} | {seeds[0]} .. {seeds[-1]} | {len(r['scores'])} | {cells} | "
         f"{r.get('renderer', '-')} | {fp} | {commit} | [{Path(r['file']).name}](../{r['file']}) |"
     )
 
@@ -114,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    text = render(load_results())
+    rows = load_results()
+    text = render(rows)
     if a.check:
         if not DOC.exists() or DOC.read_text() != text:
             print(f"{DOC} is stale: run `python -m worldmodels.results` (or `make results`)", file=sys.stderr)
@@ -123,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with atomic_path(DOC) as tmp:
         tmp.write_text(text)
-    print(f"wrote {DOC} ({len(load_results())} results)")
+    print(f"wrote {DOC} ({len(rows)} results)")
     return 0
 
 
