@@ -37,6 +37,10 @@ def test_tiny_doom_pipeline_trains_in_the_dream_and_scores_in_the_game(doom):
 
     again = evaluate("doom", doom, 2, ev["seeds"][0], 2, "agent", False, ev["max_steps"])
     assert again["scores"] == ev["real"]["scores"] and ev["renderer"] == again["renderer"] == "stock"
+    # and the dream score is what `evaluate --in dream` gives it (a results file can hold it, issue 19)
+    dream = evaluate("doom", doom, 2, ev["seeds"][0], 2, "agent", False, ev["max_steps"], where="dream")
+    assert dream["scores"] == ev["dream"]["scores"]
+    assert dream["temperature"] == 1.15 and dream["renderer"] == "dream" and not dream["stock_env"]
 
 
 def test_temperature_sweep_writes_table_2(scripts, doom):
@@ -69,6 +73,18 @@ def test_temperature_sweep_writes_table_2(scripts, doom):
     for tau in ("0.5", "1.15"):
         ev = json.loads((doom / f"controller_tau{tau}" / "eval.json").read_text())
         assert ev["temperature"] == float(tau)
+    # each swept controller is scored by name, in the dream at its own temperature, as the sweep did
+    from worldmodels.tools.evaluate import main
+
+    ev, out = json.loads((doom / "controller_tau0.5" / "eval.json").read_text()), doom / "tau0.5-dream.json"
+    args = ["--env", "doom", "--data-dir", str(doom), "--name", "controller_tau0.5", "--in", "dream"]
+    args += ["--episodes", "2", "--seed-offset", str(ev["seeds"][0]), "--max-steps", str(ev["max_steps"])]
+    assert main([*args, "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["scores"] == ev["dream"]["scores"] and r["temperature"] == 0.5 and r["where"] == "dream"
+    with pytest.raises(SystemExit) as e:  # the random policy has no dream
+        main([*args, "--policy", "random"])
+    assert e.value.code == 2
 
 
 def test_diagnose_dream_scores_constant_policies_in_dream_and_game(doom, capsys):

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from worldmodels.models import controller as ctrl
-from worldmodels.models.memory.calibration import done_probability
+from worldmodels.models.memory.calibration import done_probability, memory_done_bias
 from worldmodels.models.numpy_agent import NumpyMDNRNN, mixture_nll
 
 NOISE_BLOCK = 64
@@ -212,3 +212,37 @@ class DreamEnv(gym.Env):
         if self.decode is None:
             raise RuntimeError("DreamEnv was built without a decoder; pass decode= to view the dream")
         return self.decode(self.z)[0]
+
+
+class Dream:
+    """Scores controllers inside M's dream: M (numpy), its calibrated done bias, and the encoded first
+    frames of the real rollouts M was trained on (each episode starts from one, drawn by its seed).
+    Stage 5 trains and scores with it (`--in dream`); `evaluate --in dream` scores a saved agent."""
+
+    def __init__(self, run, mem: dict, rnn_weights: dict, inputs: str, temperature: float, spec, dropout: float = 0.0):
+        from worldmodels.models.loading import load_dream_starts
+
+        self.rnn = NumpyMDNRNN(rnn_weights)
+        self.init_mu, self.init_logvar = load_dream_starts(run, mem)
+        self.inputs, self.temperature, self.dropout, self.spec = inputs, temperature, dropout, spec
+        self.done_bias = memory_done_bias(mem)
+
+    def scores(self, params: np.ndarray, seeds: list[int], max_steps: int, curiosity: float = 0.0) -> np.ndarray:
+        """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""
+        starts = np.array([np.random.default_rng([s, 2]).integers(len(self.init_mu)) for s in seeds])
+        total, _ = dream_rollouts(
+            self.rnn,
+            np.asarray(params, np.float32),
+            self.inputs,
+            self.spec.controller_outputs,
+            self.spec.map_actions,
+            self.init_mu[starts],
+            self.init_logvar[starts],
+            seeds,
+            self.temperature,
+            max_steps,
+            self.done_bias,
+            curiosity,
+            self.dropout,
+        )
+        return total

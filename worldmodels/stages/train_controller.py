@@ -31,7 +31,8 @@ from worldmodels.io.artifacts import (
 from worldmodels.io.checkpoints import write_metrics_csv
 from worldmodels.io.seeding import eval_seeds, train_seed
 from worldmodels.models import controller as ctrl
-from worldmodels.models.loading import load_dream_starts, load_encoder, load_memory, load_rnn, load_vision
+from worldmodels.models.dream import Dream
+from worldmodels.models.loading import load_encoder, load_memory, load_rnn, load_vision
 from worldmodels.runtime.evolution import load_state, run_cmaes
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import close_worker, init_worker, map_episodes
@@ -41,42 +42,6 @@ log = logging.getLogger(__name__)
 VALIDATION_OFFSET = 10**6
 """Validation tracks (for choosing the controller) start at this offset among the held-out seeds;
 the final score uses offsets 0..N-1, so choosing and scoring never share a track."""
-
-
-class Dream:
-    """Dream-side evaluation for stage 5: M (numpy) and the first frames of the real rollouts."""
-
-    def __init__(self, args: Run, mem: dict, rnn_weights: dict, cfg: ControllerConfig, spec):
-        from worldmodels.models.numpy_agent import NumpyMDNRNN
-
-        self.rnn = NumpyMDNRNN(rnn_weights)
-        self.init_mu, self.init_logvar = load_dream_starts(args, mem)
-        self.cfg, self.spec = cfg, spec
-        from worldmodels.models.memory.calibration import memory_done_bias
-
-        self.done_bias = memory_done_bias(mem)
-
-    def scores(self, params: np.ndarray, seeds: list[int], max_steps: int, curiosity: float = 0.0) -> np.ndarray:
-        """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""
-        from worldmodels.models.dream import dream_rollouts
-
-        starts = np.array([np.random.default_rng([s, 2]).integers(len(self.init_mu)) for s in seeds])
-        total, _ = dream_rollouts(
-            self.rnn,
-            np.asarray(params, np.float32),
-            self.cfg.inputs,
-            self.spec.controller_outputs,
-            self.spec.map_actions,
-            self.init_mu[starts],
-            self.init_logvar[starts],
-            seeds,
-            self.cfg.temperature,
-            max_steps,
-            self.done_bias,
-            curiosity,
-            self.cfg.dream_dropout,
-        )
-        return total
 
 
 def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_params: int) -> dict:
@@ -214,7 +179,9 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     n_in = ctrl.input_size(vision_cfg["z_size"], mem["rnn_size"], cfg.inputs)
     n_params = n_in * spec.controller_outputs + spec.controller_outputs
     settings = _settings(run, cfg, vision_cfg, mem, n_params)
-    dream = Dream(run, mem, rnn_weights, cfg, spec) if cfg.train_in == "dream" else None
+    dream = None
+    if cfg.train_in == "dream":
+        dream = Dream(run, mem, rnn_weights, cfg.inputs, cfg.temperature, spec, cfg.dream_dropout)
     if dream is not None:
         settings["done_bias"] = dream.done_bias  # the dream's termination depends on it
     out.mkdir(parents=True, exist_ok=True)

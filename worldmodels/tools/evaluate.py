@@ -3,6 +3,7 @@
 Example:  python -m worldmodels.evaluate --env carracing --episodes 100
           python -m worldmodels.evaluate --env carracing --episodes 100 --policy random
           python -m worldmodels.evaluate --env carracing --episodes 200 --seed-range final  (once, to ship)
+          python -m worldmodels.evaluate --env doom --in dream --temperature 1.15  (inside M's dream)
 Reads:    <data-dir>/vision, memory, controller (default data/<env>; a shipped bundle works too)
 Writes:   <data-dir>/evaluate_<policy>.json (or --out), and prints mean +- std
 
@@ -11,7 +12,10 @@ Episodes use env seeds S .. S+N-1 with --seed-offset S; by default the developme
 10^6 on). --seed-range final starts at 4x10^9: the range kept for scoring an agent about to ship,
 once. The result records its seed range, mean, std and standard error.
 The stock gymnasium env is the default; --fast-env uses the pixel-identical fast renderer. The
-result records which renderer scored it.
+result records which renderer scored it. `--in dream` scores the agent inside its own M instead
+(the dream stage 5 trains in, at --temperature, default the controller's; a seed picks the episode's
+first frame and its noise), as stage 5's eval.json does on the same seeds. `--name` picks another
+controller directory (a temperature sweep's controller_tau<T>).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -49,19 +54,30 @@ def evaluate(
     max_steps: int,
     ray_address: str | None = None,
     envs_per_worker: int = ENVS_PER_WORKER,
+    name: str = "controller",
+    where: str = "real",
+    temperature: float | None = None,
 ) -> dict:
     """Score `policy` ('agent' or 'random') on env seeds first_seed .. first_seed+episodes-1, the
-    agent's episodes `envs_per_worker` at a time in each worker; returns {"mean", "std", "scores",
-    "renderer", ...}."""
+    agent's episodes `envs_per_worker` at a time in each worker (or, where="dream", all at once in
+    its M's dream at `temperature`); returns {"mean", "std", "scores", "renderer", ...}."""
     seeds = list(range(first_seed, first_seed + episodes))
     t0 = time.time()
-    model = None
-    if policy == "random":
+    model, dream = None, {}
+    if where == "dream":
+        weights = load_agent_weights(model_dir, env, name)
+        model = {"dir": str(model_dir), **agent_fingerprints(weights)}
+        c_cfg = weights["controller"]
+        tau = c_cfg.get("temperature", c_cfg.get("config", {}).get("temperature", 1.0))
+        dream = {"temperature": float(tau if temperature is None else temperature)}
+        scores = dream_scores(model_dir, env, weights, seeds, dream["temperature"], max_steps)
+        results = [(s, None) for s in scores]
+    elif policy == "random":
         with TaskPool(workers, init_random_worker, (env, fast), ray_address, finalizer=close_worker) as pool:
             results = pool.map(random_policy_task, [(s, max_steps) for s in seeds], desc="episodes")
     else:
         paths = Paths(model_dir)
-        weights = load_agent_weights(model_dir, env)  # validated here: the workers load the files as they are
+        weights = load_agent_weights(model_dir, env, name)  # validated here: the workers load the files as they are
         cfg, params = weights["controller"], weights["params"]
         model = {"dir": str(model_dir), **agent_fingerprints(weights)}
         init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
@@ -78,8 +94,10 @@ def evaluate(
         "episodes": episodes,
         "seeds": [seeds[0], seeds[-1]],
         "seed_range": seed_range(seeds[0], len(seeds)),
-        "renderer": get_spec(env).renderer(fast),
-        "stock_env": get_spec(env).renderer(fast) == "stock",
+        "where": where,
+        **dream,
+        "renderer": "dream" if where == "dream" else get_spec(env).renderer(fast),
+        "stock_env": where == "real" and get_spec(env).renderer(fast) == "stock",
         "max_steps": max_steps,
         "mean": float(scores.mean()),
         "std": std,
@@ -91,11 +109,35 @@ def evaluate(
     }
 
 
+def dream_scores(model_dir: Path, env: str, weights: dict, seeds: list[int], temperature: float, max_steps: int):
+    """The saved agent's rewards [len(seeds)] in its M's dream, one batch (as stage 5 scores it)."""
+    from worldmodels.models.dream import Dream
+
+    c_cfg = weights["controller"]
+    dropout = float(c_cfg.get("config", {}).get("dream_dropout", 0.0))
+    run = SimpleNamespace(data_dir=Path(model_dir), env=env)
+    dream = Dream(run, weights["memory"], weights["rnn"], c_cfg["inputs"], temperature, get_spec(env), dropout)
+    return dream.scores(np.stack([weights["params"]] * len(seeds)), seeds, max_steps)
+
+
 def build_parser():
     def extra(p):
         p.add_argument(
             "--policy", choices=("agent", "random"), default="agent", help="the saved agent, or uniform random"
         )
+        p.add_argument(
+            "--in",
+            dest="where",
+            choices=("real", "dream"),
+            default="real",
+            help="score in the real env, or inside the agent's own M (the dream; --policy agent only)",
+        )
+        p.add_argument(
+            "--temperature",
+            type=float,
+            help="dream temperature tau for --in dream (default: the one the controller was trained at)",
+        )
+        p.add_argument("--name", default="controller", help="the controller directory under the data dir")
         p.add_argument("--label", help="what was scored, in words, for docs/results.md (python -m worldmodels.results)")
 
     return build_cli_parser(
@@ -110,8 +152,13 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    run, a = parse_tool(build_parser(), argv)
-    out = a.out or run.data_dir / f"evaluate_{a.policy}.json"
+    p = build_parser()
+    run, a = parse_tool(p, argv)
+    if a.where == "dream" and a.policy == "random":
+        p.error("--in dream scores the saved agent; the random policy has no dream (drop --policy random)")
+    if a.temperature is not None and (a.where != "dream" or a.temperature < 0):
+        p.error("--temperature applies to --in dream and must be >= 0")
+    out = a.out or run.data_dir / f"evaluate_{a.policy}{'_dream' if a.where == 'dream' else ''}.json"
 
     def body():
         ensure_writable(out.parent)  # before any episode is played
@@ -126,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
             a.max_steps,
             run.ray_address,
             run.envs_per_worker,
+            a.name,
+            a.where,
+            a.temperature,
         )
         command = shlex.join(["python", "-m", "worldmodels.evaluate", *(run.argv or [])])
         write_json(out, {**({"label": a.label} if a.label else {}), **result, **provenance(command)})
+        where = f"dream at tau {result['temperature']:g}" if a.where == "dream" else f"{result['renderer']} renderer"
         print(
-            f"{a.policy} on {run.env} ({result['renderer']} renderer): {result['mean']:.1f} +- {result['std']:.1f} "
+            f"{a.policy} on {run.env} ({where}): {result['mean']:.1f} +- {result['std']:.1f} "
             f"(standard error {result['standard_error']:.1f}) over {a.episodes} episodes of the "
             f"{result['seed_range']} range, seeds {result['seeds'][0]}..{result['seeds'][1]}"
             + (
