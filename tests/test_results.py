@@ -34,7 +34,7 @@ def test_a_row_shows_range_mean_std_and_standard_error(tmp_path):
     rec = {"env": "doom", "policy": "random", "seeds": [4000000000, 4000000003], "seed_range": "final"}
     (tmp_path / "r.json").write_text(json.dumps({**rec, "scores": scores}))
     text = results.render(results.load_results(tmp_path))
-    row = next(line for line in text.splitlines() if line.startswith("| random policy"))
+    row = next(line for line in text.split("## Every result")[1].splitlines() if line.startswith("| random policy"))
     assert "| final | 4000000000 .. 4000000003 | 4 | 500.0 ± 308.2 | 154.1 | 50.0% |" in row
 
 
@@ -42,3 +42,53 @@ def test_a_file_that_is_not_a_result_is_named(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"env": "doom"}))
     with pytest.raises(SystemExit, match="bad.json"):
         results.load_results(tmp_path)
+
+
+def test_readme_and_index_figures_come_from_results_files():
+    """Every 'mean ± std', 'standard error X' and 'P% of' in the README's prose and in docs/results.md
+    is a figure of a results file named beside it (or one of the paper's)."""
+    for path in (results.ROOT / "README.md", results.DOC):
+        assert results.unbacked_figures(path.read_text()) == [], path
+
+
+def test_a_figure_that_no_named_file_gives_is_caught(tmp_path):
+    scores = [100.0, 300.0, 800.0, 800.0]  # 500.0 ± 308.2, standard error 154.1, 50% >= 750
+    rec = {"env": "doom", "policy": "agent", "seeds": [4000000000, 4000000003], "scores": scores}
+    (tmp_path / "r.json").write_text(json.dumps(rec))
+
+    def check(text):
+        return results.unbacked_figures(text, tmp_path)
+
+    assert check("It scored 500.0 ± 308.2 (standard error 154.1; 50% of episodes), `results/r.json`.") == []
+    assert check("It scored 500 ± 308 (`results/r.json`).") == []  # rounded as shown
+    assert check("The paper's agent made 906 ± 21; its random policy 210 ± 108.") == []
+    assert len(check("It scored 510.0 ± 308.2 (`results/r.json`).")) == 1  # a wrong mean
+    assert len(check("It scored 500.0 ± 308.2.")) == 1  # no file named
+    assert len(check("It scored 500.0 ± 308.2, standard error 15.4 (`results/r.json`).")) == 1
+    assert len(check("500.0 ± 308.2 and 60% of episodes (`results/r.json`).")) == 1
+    assert len(check("500.0 ± 308.2 (`bench/results/r.json`).")) == 1  # not a results file
+    # a table checks row by row: a row's figure must be in that row's file
+    table = "| a | 500.0 ± 308.2 | [r.json](../results/r.json) |\n| b | 500.0 ± 308.2 | - |"
+    assert [p.split(" is ")[0] for p in check(table)] == ["500.0 ± 308.2"]
+
+
+def test_tables_fill_rows_from_their_files_and_name_the_missing(tmp_path):
+    """Table 1 and Table 2 take each row from its named file, with the paper's value beside; a row
+    whose file is not there yet says so and names the command that makes it."""
+    scores = list(np.linspace(600.0, 900.0, 100))
+    full = {"env": "carracing", "policy": "agent", "seeds": [4000000000, 4000000099], "scores": scores}
+    (tmp_path / "carracing-laptop-final-4e9-200.json").write_text(json.dumps(full))
+    dream, real = results.table2_files(1.15)
+    doom = {"env": "doom", "policy": "agent", "seeds": [4000000000, 4000000001]}
+    (tmp_path / dream).write_text(json.dumps({**doom, "scores": [2100.0, 1900.0]}))
+    (tmp_path / real).write_text(json.dumps({**doom, "scores": [700.0, 900.0]}))
+    text = results.render(results.load_results(tmp_path))
+    full_row = next(line for line in text.splitlines() if line.startswith("| full World Model (C on [z h])"))
+    assert "| 750.0 ± 87.5 (8.7) | 100 (4000000000 ..) | 67.0% | 906 ± 21 |" in full_row
+    v_only = next(line for line in text.splitlines() if line.startswith("| V only"))
+    assert "not measured yet" in v_only and "632 ± 251" in v_only and "--seed-range final" in v_only
+    row = next(line for line in text.splitlines() if line.startswith("| 1.15 |"))
+    assert "| 2000.0 ± 100.0 (70.7) | 2 (4000000000 ..) | 800.0 ± 100.0 (70.7) | 2 (4000000000 ..) | 50.0% |" in row
+    assert "| 918 | 1092 ± 556 |" in row
+    assert "not measured yet" in next(line for line in text.splitlines() if line.startswith("| 0.1 |"))
+    assert results.unbacked_figures(text, tmp_path) == []

@@ -6,18 +6,25 @@ Example:  python -m worldmodels.results            (rewrite docs/results.md)
 Each results/*.json is a result of `python -m worldmodels.evaluate --out results/NAME.json` (add
 `--label TEXT` to name it here): the policy and the weights it scored (their fingerprints), the
 seed range and seeds, per-episode scores, mean, std, standard error, the command, the commit and
-the machine. A figure in the README or a model card names the file it comes from.
+the machine. A figure in the README or a model card names the file it comes from
+(`unbacked_figures` finds one that does not).
+
+docs/results.md opens with the paper's two tables at laptop scale (`TABLE1`, `TABLE2`: which file
+fills each row, the paper's value beside it); a row whose file is not there yet says so and gives
+the command that makes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from worldmodels import paper
 from worldmodels.io.artifacts import StageError, atomic_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,8 +93,110 @@ def _row(r: dict) -> str:
     cells = summary_cells(r["scores"], r.get("good_score") or _good_score(r["env"]))
     return (
         f"| {_what(r)} | {r.get('seed_range', '?')} | {seeds[0]} .. {seeds[-1]} | {len(r['scores'])} | {cells} | "
-        f"{r.get('renderer', '-')} | {fp} | {commit} | [{Path(r['file']).name}](../{r['file']}) |"
+        f"{r.get('renderer', '-')} | {fp} | {commit} | [{Path(r['file']).name}](../results/{Path(r['file']).name}) |"
     )
+
+
+_T1 = paper.CARRACING_TABLE1
+TABLE1 = [
+    # (row, results file, the paper's (mean, std) or None, the command that makes the file)
+    ("random policy", "carracing-random-final-4e9-200.json", None, "--policy random --episodes 200"),
+    ("V only (C on z)", "carracing-laptop-z-final-4e9-100.json", _T1["V only"], "--data-dir data/carracing-z"),
+    ("V + hidden layer (C on z, 40 hidden units)", None, _T1["V + hidden layer"], None),
+    (
+        "full World Model (C on [z h]): `pretrained/carracing-laptop`",
+        "carracing-laptop-final-4e9-200.json",
+        _T1["full world model"],
+        "--data-dir pretrained/carracing-laptop --episodes 200",
+    ),
+    (
+        "full World Model, C trained only in the dream (tau 1.0), scored in the real env",
+        "carracing-laptop-dream-final-4e9-100.json",
+        None,
+        "--data-dir data/carracing-dream",
+    ),
+]
+"""The paper's Table 1 (CarRacing), laptop preset, final range. The paper's V + hidden layer row has
+no counterpart here (the controller is linear)."""
+
+TABLE2_TEMPERATURES = (0.1, 0.5, 1.0, 1.15, 1.3)
+"""The paper's Table 2 (Doom): C trained in the dream at each temperature, on one V and one M
+(`data/doom-t2`); files doom-laptop-tau<T>-{dream,final}-4e9-200.json."""
+
+
+def table2_files(tau: float) -> tuple[str, str]:
+    """(dream score file, real score file) of Table 2's row for temperature `tau`."""
+    return f"doom-laptop-tau{tau:g}-dream-4e9-200.json", f"doom-laptop-tau{tau:g}-final-4e9-200.json"
+
+
+def _cells(r: dict | None, good: bool = True) -> str:
+    """'mean ± std (s.e.) | episodes (seeds) [| share good]' of a result, or a not-measured cell."""
+    if r is None:
+        return "not measured yet |" + (" |" if good else "")
+    a = np.asarray(r["scores"], np.float64)
+    text = f"{a.mean():.1f} ± {a.std():.1f} ({a.std() / np.sqrt(len(a)):.1f}) | {len(a)} ({r['seeds'][0]} ..)"
+    if good:
+        share = _stats(r)["share_good"]
+        text += f" | {'-' if share is None else f'{share:.1%}'}"
+    return text
+
+
+def _link(r: dict | None, name: str | None) -> str:
+    return f"[{name}](../results/{name})" if r is not None else (f"`results/{name}`" if name else "-")
+
+
+def _paper(ref: tuple | None) -> str:
+    return "-" if ref is None else f"{ref[0]} ± {ref[1]}"
+
+
+def render_tables(rows: list[dict]) -> list[str]:
+    """The markdown of Table 1 and Table 2 from the results files among `rows` (by file name)."""
+    by_name = {Path(r["file"]).name: r for r in rows}
+    lines = [
+        "## Table 1: CarRacing-v3, laptop preset",
+        "",
+        "Stock env, final-range tracks (seeds from 4x10^9), each agent scored once. Cells: mean ± std",
+        "(standard error); good: share of tracks at 700 or more. The paper's column: CarRacing-v0, 100",
+        "random tracks.",
+        "",
+        "| method | ours: mean ± std (s.e.) | tracks (first seed) | good | paper | file |",
+        "|---|---|---|---|---|---|",
+    ]
+    for what, name, ref, cmd in TABLE1:
+        r = by_name.get(name) if name else None
+        cells = _cells(r) if name else "not run (C is linear here) | | "
+        make = f"`{EVALUATE} {cmd} --seed-range final --out results/{name}`"
+        missing = f" (make it: {make})" if name and r is None else ""
+        lines.append(f"| {what} | {cells} | {_paper(ref)} | {_link(r, name)}{missing} |")
+    lines += [
+        "",
+        "## Table 2: DoomTakeCover, laptop preset, C trained only in the dream",
+        "",
+        "One V and one M (`data/doom-t2`: the laptop run's V, M retrained on its series); C trained in the",
+        "dream at each temperature, then scored in the dream and in the real game on final-range seeds",
+        "(from 4x10^9), each once. Cells: mean ± std (standard error) of steps survived; good: share of",
+        "real episodes at 750 or more.",
+        "",
+        "| temperature | dream score | dream episodes | real score | real episodes | good | paper dream | paper real "
+        "| files |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for tau in TABLE2_TEMPERATURES:
+        dream_name, real_name = table2_files(tau)
+        dream, real = by_name.get(dream_name), by_name.get(real_name)
+        ref = paper.DOOM_TABLE2.get(round(tau, 2))
+        std = paper.DOOM_TABLE2_REAL_STD.get(round(tau, 2))
+        lines.append(
+            f"| {tau:g} | {_cells(dream, good=False)} | {_cells(real)} | {ref[0] if ref else '-'} | "
+            f"{f'{ref[1]} ± {std}' if ref else '-'} | {_link(dream, dream_name)}, {_link(real, real_name)} |"
+        )
+    random = by_name.get("doom-random-final-4e9-300.json")
+    lines += [
+        f"| random policy | - | - | {_cells(random)} | - | {_paper(paper.DOOM_RANDOM)} | "
+        f"{_link(random, 'doom-random-final-4e9-300.json')} |",
+        "",
+    ]
+    return lines
 
 
 def render(rows: list[dict]) -> str:
@@ -102,6 +211,9 @@ def render(rows: list[dict]) -> str:
         "**development** (from 2x10^9) is where every choice is judged. Good episodes: CarRacing >= 700,",
         "Doom >= 750 steps.",
         "",
+        *render_tables(rows),
+        "## Every result",
+        "",
     ]
     for env in sorted({r["env"] for r in rows}):
         mine = sorted(
@@ -109,7 +221,7 @@ def render(rows: list[dict]) -> str:
             key=lambda r: (RANGE_ORDER.get(r.get("seed_range"), 2), r.get("policy") == "random", r["file"]),
         )
         lines += [
-            f"## {env}",
+            f"### {env}",
             "",
             "| what | range | seeds | episodes | mean ± std | s.e. | good | renderer | controller | commit | file |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -117,6 +229,73 @@ def render(rows: list[dict]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _paper_pairs() -> set[tuple[float, float]]:
+    pairs = set(paper.CARRACING_TABLE1.values()) | {paper.DOOM_RANDOM}
+    pairs |= {(real, paper.DOOM_TABLE2_REAL_STD[t]) for t, (_, real) in paper.DOOM_TABLE2.items()}
+    return {(float(m), float(s)) for m, s in pairs}
+
+
+def _number(text: str) -> tuple[float, int]:
+    """('1,092.5' -> (1092.5, 1)): the value and its decimals."""
+    text = text.replace(",", "")
+    return float(text), len(text.split(".")[1]) if "." in text else 0
+
+
+def _shown(value: float, decimals: int) -> float:
+    return round(float(value), decimals)
+
+
+def _stats(r: dict) -> dict:
+    """mean, std, standard error and share of good episodes, from a result's own per-episode scores."""
+    a = np.asarray(r["scores"], np.float64)
+    good = r.get("good_score") or _good_score(r["env"])
+    share = None if good is None else float(np.mean(a >= good))
+    return {"mean": a.mean(), "std": a.std(), "standard_error": a.std() / np.sqrt(len(a)), "share_good": share}
+
+
+def unbacked_figures(text: str, results_dir: Path = RESULTS) -> list[str]:
+    """Every score figure in `text` (markdown prose) that no results file it names gives: per
+    paragraph that states a score ('A ± B' or 'standard error X'), each 'A ± B' must be the mean and
+    std of a results file the paragraph (or table row) names, as rounded there, or a pair of the paper's
+    (`worldmodels.paper`); each 'standard error X' and 'P% of' a named file's standard error and share
+    of good episodes. Returns one line per figure that is not."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    problems, paper_pairs, num = [], _paper_pairs(), r"-?\d[\d,]*(?:\.\d+)?"
+    units = []
+    for para in re.split(r"\n\s*\n", text):  # a paragraph, or each row of a table
+        rows = para.strip().splitlines()
+        units += rows if rows and all(r.lstrip().startswith("|") for r in rows) else [para]
+    for para in units:
+        pairs = re.findall(rf"({num}) ± ({num})", para)
+        errors = re.findall(rf"standard error ({num})", para)
+        if not pairs and not errors:
+            continue
+        named = []
+        for name in sorted(set(re.findall(r"(?:(?<=\.\./)|(?<![\w/]))results/([\w.-]+\.json)", para))):
+            if (Path(results_dir) / name).exists():  # a table may name a file still to be made
+                try:
+                    named.append(read_result(Path(results_dir) / name))
+                except StageError as e:
+                    problems.append(str(e))
+        where = " ".join(para.split())[:80]
+        named = [_stats(r) for r in named]
+        for m_text, s_text in pairs:
+            (m, dm), (sd, ds) = _number(m_text), _number(s_text)
+            if (m, sd) in paper_pairs:
+                continue
+            if not any((_shown(r["mean"], dm), _shown(r["std"], ds)) == (m, sd) for r in named):
+                problems.append(f"{m_text} ± {s_text} is in no results file the paragraph names: {where}...")
+        for e_text in errors:
+            e, de = _number(e_text)
+            if not any(_shown(r["standard_error"], de) == e for r in named):
+                problems.append(f"standard error {e_text} is in no results file the paragraph names: {where}...")
+        for p_text in re.findall(rf"({num})% of", para):
+            p, dp = _number(p_text)
+            if not any(r.get("share_good") is not None and _shown(100 * r["share_good"], dp) == p for r in named):
+                problems.append(f"{p_text}% is no share of good episodes in the files the paragraph names: {where}...")
+    return problems
 
 
 def build_parser() -> argparse.ArgumentParser:
