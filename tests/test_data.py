@@ -7,6 +7,7 @@ from worldmodels.io.artifacts import StageError, atomic_path
 from worldmodels.io.data import (
     load_rollout,
     open_series,
+    reference_shuffled_batches,
     rollout_files,
     save_rollout,
     shuffled_batches,
@@ -95,6 +96,40 @@ def test_shuffled_batches_cover_every_frame_once_and_are_deterministic(fake_roll
     assert not np.array_equal(tags, other)
     capped = list(shuffled_batches(files, 5, 7, seed=1, epoch=0, max_frames=10))
     assert sum(len(b) for b in capped) == 10
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize(
+    "lengths,batch,buffer,max_frames",
+    [([13, 40, 7, 25], 5, 7, 0), ([13, 40, 7, 25], 8, 64, 0), ([30, 30, 30], 16, 10, 33), ([3, 2], 4, 100, 0)],
+)
+def test_shuffled_batches_are_the_frame_by_frame_shuffle(
+    fake_rollout, tmp_path, rng, lengths, batch, buffer, max_frames, threads
+):
+    """A whole episode's swaps at once, files read ahead in threads: the same batches, bit for bit, as
+    swapping frame by frame (slots drawn twice within an episode included), capped or not."""
+    files = []
+    for i, T in enumerate(lengths):
+        obs, *rest = fake_rollout(rng, T=T)
+        p = tmp_path / f"e{i}.npz"
+        save_rollout(p, obs, *rest)
+        files.append(p)
+    for epoch in (0, 1):
+        ours = list(shuffled_batches(files, batch, buffer, 3, epoch, max_frames, threads=threads))
+        ref = list(reference_shuffled_batches(files, batch, buffer, 3, epoch, max_frames))
+        assert len(ours) == len(ref) and all(np.array_equal(a, b) for a, b in zip(ours, ref))
+
+
+def test_a_bad_file_read_ahead_is_named_in_order(fake_rollout, tmp_path, rng):
+    files = []
+    for i in range(5):
+        p = tmp_path / f"e{i}.npz"
+        save_rollout(p, *fake_rollout(rng, T=10))
+        files.append(p)
+    files[3].write_bytes(b"not a zip")
+    with pytest.raises(StageError, match="e3.npz"):
+        for _ in shuffled_batches(files, 4, 8, 0, 0, threads=3):
+            pass
 
 
 def test_split_heldout_keeps_one_for_training(tmp_path):

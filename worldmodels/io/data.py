@@ -9,10 +9,14 @@ Series `series/series.h5`: flat over all steps, mu/logvar float32 [N,z], action 
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -158,60 +162,152 @@ def split_heldout(files: list[Path], heldout: int) -> tuple[list[Path], list[Pat
     return files[:-heldout], files[-heldout:]
 
 
-def iterate_frames(files: list[Path], seed: int, epoch: int) -> Iterator[np.ndarray]:
-    """Yield frames uint8 [64,64,3] file by file in an order fixed by (seed, epoch).
+LOADER_THREADS = max(1, min(4, (os.cpu_count() or 1) - 1))
+"""Rollout files decompressed ahead in parallel by stage 2's loader (zlib releases the GIL); the
+batches do not depend on it."""
 
-    Only one episode is in memory at a time; the caller's shuffle buffer mixes across episodes.
+
+def iterate_episodes(files: list[Path], seed: int, epoch: int, threads: int = 1) -> Iterator[np.ndarray]:
+    """Yield each file's frames uint8 [T,64,64,3] in an order fixed by (seed, epoch), with up to
+    2 x `threads` files decompressed ahead in a thread pool (threads <= 1: one at a time).
+
+    Only those episodes are in memory at once; the caller's shuffle buffer mixes across episodes.
     """
-    rng = np.random.default_rng([seed, epoch])
-    for i in rng.permutation(len(files)):
-        obs = load_rollout(files[i], keys=("obs",))["obs"]
-        yield from obs
+    order = np.random.default_rng([seed, epoch]).permutation(len(files))
+
+    def load(i):
+        return load_rollout(files[i], keys=("obs",))["obs"]
+
+    if threads <= 1:
+        yield from (load(i) for i in order)
+        return
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="rollout-loader")
+    try:
+        todo = iter(order)
+        ahead = deque(pool.submit(load, i) for i in itertools.islice(todo, 2 * threads))
+        while ahead:
+            obs = ahead.popleft().result()  # a bad file raises its StageError here, in order
+            nxt = next(todo, None)
+            if nxt is not None:
+                ahead.append(pool.submit(load, nxt))
+            yield obs
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def shuffled_batches(
+def reference_shuffled_batches(
     files: list[Path], batch_size: int, buffer_size: int, seed: int, epoch: int, max_frames: int = 0
 ) -> Iterator[np.ndarray]:
-    """Batches uint8 [B,64,64,3] from a bounded shuffle buffer over `iterate_frames`.
-
-    Deterministic for (seed, epoch); memory is bounded by buffer_size frames plus one episode.
-    """
+    """What `shuffled_batches` yields, by its definition: one frame at a time (stage 2's loader until
+    2026-11-30). Kept as the reference its tests and bench/input_pipeline.py compare against."""
     rng = np.random.default_rng([seed, epoch, 1])
-    buf = np.empty((buffer_size, *FRAME_SHAPE), np.uint8)
-    n = 0
-    out: list[np.ndarray] = []
-    emitted = 0
+    buf: list = [None] * buffer_size
+    n, out, emitted = 0, [], 0
 
-    def emit(frame: np.ndarray):
-        out.append(frame)
-        if len(out) == batch_size:
-            batch = np.stack(out)
-            out.clear()
-            return batch
-        return None
+    def frames():
+        for obs in iterate_episodes(files, seed, epoch):
+            yield from obs
 
-    for frame in iterate_frames(files, seed, epoch):
+    for frame in frames():
         if n < buffer_size:
-            buf[n] = frame
-            n += 1
+            buf[n], n = frame, n + 1
             continue
         j = rng.integers(buffer_size)
-        b = emit(buf[j].copy())
+        out.append(buf[j])
         buf[j] = frame
-        if b is not None:
-            yield b
-            emitted += len(b)
+        if len(out) == batch_size:
+            yield np.stack(out)
+            out, emitted = [], emitted + batch_size
             if max_frames and emitted >= max_frames:
                 return
     for j in rng.permutation(n):
-        b = emit(buf[j].copy())
-        if b is not None:
-            yield b
-            emitted += len(b)
+        out.append(buf[j])
+        if len(out) == batch_size:
+            yield np.stack(out)
+            out, emitted = [], emitted + batch_size
             if max_frames and emitted >= max_frames:
                 return
     if out:
         yield np.stack(out)
+
+
+def _swap_through(buf: np.ndarray, frames: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Frame k of `frames` takes buffer slot slots[k] and pushes out what was there, in order (a
+    slot drawn twice pushes out the frame that took it first). Returns the pushed-out frames [k];
+    `buf` ends as the sequential swaps leave it. Only the slot bookkeeping is a Python loop."""
+    src = np.empty(len(slots), np.int64)  # >= 0: index into frames; < 0: -1 - slot of buf as it was
+    taken: dict[int, int] = {}
+    for k, j in enumerate(slots.tolist()):
+        src[k] = taken.get(j, -1 - j)
+        taken[j] = k
+    out = np.empty((len(slots), *buf.shape[1:]), buf.dtype)
+    new = src >= 0
+    out[new] = frames[src[new]]
+    out[~new] = buf[-1 - src[~new]]
+    if taken:
+        buf[np.fromiter(taken.keys(), np.int64, len(taken))] = frames[np.fromiter(taken.values(), np.int64, len(taken))]
+    return out
+
+
+def shuffled_batches(
+    files: list[Path],
+    batch_size: int,
+    buffer_size: int,
+    seed: int,
+    epoch: int,
+    max_frames: int = 0,
+    threads: int = LOADER_THREADS,
+) -> Iterator[np.ndarray]:
+    """Batches uint8 [B,64,64,3] from a bounded shuffle buffer over `iterate_episodes`.
+
+    Deterministic for (seed, epoch), whatever `threads`: each frame past the buffer's fill takes a
+    uniformly drawn slot and the frame there goes out; at the end the buffer empties in a random
+    order. Memory is bounded by buffer_size frames plus the episodes read ahead. The swaps are done a
+    whole episode at a time (`_swap_through`); the batches are those of swapping frame by frame.
+    """
+    rng = np.random.default_rng([seed, epoch, 1])
+    buf = np.empty((buffer_size, *FRAME_SHAPE), np.uint8)
+    n = 0
+    pending: list[np.ndarray] = []
+    held = emitted = 0
+
+    def batches(chunk: np.ndarray | None):
+        nonlocal held, emitted
+        if chunk is not None and len(chunk):
+            pending.append(chunk)
+            held += len(chunk)
+        while held >= batch_size or (chunk is None and held):
+            parts, need = [], batch_size
+            while need and pending:  # only the frames this batch takes are copied
+                head = pending[0]
+                parts.append(head[:need])
+                if len(head) > need:
+                    pending[0] = head[need:]
+                else:
+                    pending.pop(0)
+                need -= len(parts[-1])
+            batch = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            held -= len(batch)
+            yield batch
+            emitted += len(batch)
+            if max_frames and emitted >= max_frames:
+                return
+
+    def capped() -> bool:
+        return bool(max_frames) and emitted >= max_frames
+
+    for obs in iterate_episodes(files, seed, epoch, threads):
+        k = min(buffer_size - n, len(obs))
+        buf[n : n + k] = obs[:k]
+        n += k
+        rest = obs[k:]
+        if len(rest):
+            yield from batches(_swap_through(buf, rest, rng.integers(buffer_size, size=len(rest))))
+            if capped():
+                return
+    yield from batches(buf[rng.permutation(n)])
+    if not capped():
+        yield from batches(None)
 
 
 SERIES_KEYS = ("mu", "logvar", "action", "reward", "terminated", "episode_starts")
