@@ -64,3 +64,31 @@ def test_help_documents_every_flag():
         "--done-weight",
     ):
         assert flag in out
+
+
+def test_each_stage_help_shows_what_every_preset_uses(capsys):
+    """A paper run's settings are on screen before anyone rents a GPU: each stage's --help ends with the
+    presets' values of the settings that differ, read from the presets themselves."""
+    import dataclasses
+
+    from worldmodels.config import make_stage_config, preset_table
+
+    for stage, flag, field in (
+        ("collect", "--episodes", "episodes"),
+        ("vision", "--epochs", "epochs"),
+        ("memory", "--seq-len", "seq_len"),
+        ("controller", "--population", "population"),
+    ):
+        row = next(line for line in preset_table(stage).splitlines() if line.startswith(flag + " "))
+        expected = [
+            str(dataclasses.asdict(make_stage_config(stage, env, preset))[field])
+            for env in ("carracing", "doom")
+            for preset in ("tiny", "laptop", "paper")
+        ]
+        assert row.split()[1:] == expected
+    from worldmodels.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser("stage 5", "controller").parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "--population" in out.split("The presets' controller settings")[1] and "2000" in out

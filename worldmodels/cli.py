@@ -33,6 +33,7 @@ from worldmodels.config import (
     Run,
     default_data_dir,
     make_stage_config,
+    preset_table,
 )
 from worldmodels.io.artifacts import StageError
 from worldmodels.io.seeding import EVAL_SEED_BASE, FINAL_SEED_BASE, SEED_RANGES, TRAIN_SEED_RANGE, seed_range
@@ -147,6 +148,10 @@ def build_parser(
         group = p.add_argument_group(f"{stage} settings (override the preset)")
         for f in dataclasses.fields(STAGE_CONFIGS[stage]):
             _add_config_field(group, f)
+        p.epilog = (
+            f"The presets' {stage} settings that differ (worldmodels/config.py; each flag above overrides "
+            f"its value):\n\n{preset_table(stage)}"
+        )
     if extra is not None:
         extra(p)
     return p

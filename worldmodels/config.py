@@ -267,6 +267,34 @@ def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, An
     return cfg
 
 
+def preset_table(stage: str) -> str:
+    """The settings of `stage` that differ between presets, as a text table (each command's --help
+    ends with it): one column per env and preset, so what a paper run would use is on screen."""
+    combos = [(env, preset) for env in ENVS for preset in PRESET_NAMES]
+    configs = {c: dataclasses.asdict(make_stage_config(stage, *c)) for c in combos}
+    varying = [
+        f.name
+        for f in dataclasses.fields(STAGE_CONFIGS[stage])
+        if len({repr(cfg[f.name]) for cfg in configs.values()}) > 1
+    ]
+    flags = [f"--{k.replace('_', '-')}" for k in varying]
+    name_w, w = max(map(len, flags), default=8) + 1, 12
+    span = w * len(PRESET_NAMES)
+    lines = [
+        " " * name_w + "".join(f" {env} ".center(span - 2, "-").rjust(span) for env in ENVS),
+        " " * name_w + "".join(preset.rjust(w) for _ in ENVS for preset in PRESET_NAMES),
+    ]
+    for k, flag in zip(varying, flags):
+        lines.append(flag.ljust(name_w) + "".join(_cell(configs[c][k]).rjust(w) for c in combos))
+    return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
 CAN_BE_ZERO = (
     "max_frames_per_epoch",
     "eval_every",
