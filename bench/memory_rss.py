@@ -57,19 +57,26 @@ def make_rollouts(root: Path, episodes: int, T: int = 200) -> None:
         )
 
 
-def peak_rss_mb(script: str, data: Path, extra: list[str]) -> float:
+def peak_rss(script: str, data: Path, extra: list[str], preset: str = "tiny", workers: int = 1) -> tuple[float, float]:
+    """Run a stage script; (its own peak RSS, the largest peak RSS of the processes it started) in MB."""
     code = (
-        "import resource, runpy, sys; sys.argv = sys.argv[1:]; "
+        "import resource, runpy, sys\nsys.argv = sys.argv[1:]\n"
         "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-        "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+        "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)"
     )
-    cmd = [sys.executable, "-c", code, script, "--preset", "tiny", "--data-dir", str(data), "--workers", "1", *extra]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    cmd = [sys.executable, "-c", code, script, "--preset", preset, "--data-dir", str(data), "--workers", str(workers)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "SDL_VIDEODRIVER": "dummy"}
+    p = subprocess.run([*cmd, *extra], cwd=ROOT, env=env, capture_output=True, text=True)
     line = [ln for ln in p.stderr.splitlines() if ln.startswith("PEAK_RSS_KB")]
     if p.returncode != 0 or not line:
         raise SystemExit(f"{script} failed:\n{p.stderr[-3000:]}")
-    return int(line[-1].split()[1]) / 1024
+    own, children = line[-1].split()[1:]
+    return int(own) / 1024, int(children) / 1024
+
+
+def peak_rss_mb(script: str, data: Path, extra: list[str]) -> float:
+    return peak_rss(script, data, extra)[0]
 
 
 def main() -> None:

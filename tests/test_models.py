@@ -155,3 +155,99 @@ def test_dropout_enters_resume_settings_only_when_used(tmp_path):
     fps = {"fingerprint": "v"}, {"fingerprint": "m"}
     assert "dream_dropout" not in controller_settings(run, plain, *fps, 10)
     assert controller_settings(run, used, *fps, 10)["dream_dropout"] == 0.1
+
+
+def _train_losses(build, batches, mixed: bool, compile_kwargs=None):
+    """Losses of a few training steps of the model `build(mixed)` makes, from seed 0, on `batches`."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build(mixed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, **(compile_kwargs or {})))
+    losses = []
+    for batch in batches:
+        model.reset_metrics()
+        losses.append(float(model.train_on_batch(batch, return_dict=True)["loss"]))
+    return model, losses
+
+
+def test_mixed_precision_trains_v_like_float32_and_exports_float32(rng):
+    """--mixed-precision (stage 2): float16 compute, float32 weights, loss scaling; over a few steps
+    from the same start the losses stay within MIXED_LOSS_RTOL of float32's, and V's exported
+    weights are float32."""
+    from worldmodels.models.precision import MIXED_LOSS_RTOL
+
+    frames = [rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8) for _ in range(4)]
+    full, full_losses = _train_losses(lambda m: build_vae(8, 0.5, m), frames, False)
+    mixed, mixed_losses = _train_losses(lambda m: build_vae(8, 0.5, m), frames, True)
+    assert mixed.convs[0].compute_dtype == "float16" and full.convs[0].compute_dtype == "float32"
+    assert type(mixed.optimizer).__name__ == "LossScaleOptimizer"
+    np.testing.assert_allclose(mixed_losses, full_losses, rtol=MIXED_LOSS_RTOL)
+    assert full_losses[-1] < full_losses[0] and mixed_losses[-1] < mixed_losses[0]  # both learn
+    assert all(a.dtype == np.float32 for a in export_encoder(mixed).values())
+    assert all(v.dtype == "float32" for v in mixed.trainable_variables)
+
+
+def test_mixed_precision_trains_m_like_float32_and_exports_float32(rng):
+    from worldmodels.models.precision import MIXED_LOSS_RTOL
+
+    B, T, z = 4, 12, 8
+
+    def batch():
+        return {
+            "mu": rng.normal(size=(B, T + 1, z)).astype(np.float32),
+            "logvar": np.full((B, T + 1, z), -2.0, np.float32),
+            "action": rng.uniform(-1, 1, (B, T, 3)).astype(np.float32),
+            "reward": rng.normal(size=(B, T)).astype(np.float32),
+            "terminated": np.zeros((B, T), np.float32),
+            "mask": np.ones((B, T), np.float32),
+            "zmask": np.ones((B, T), np.float32),
+        }
+
+    batches = [batch() for _ in range(4)]
+    full, full_losses = _train_losses(lambda m: build_mdnrnn(z, 3, 16, 2, mixed_precision=m), batches, False)
+    mixed, mixed_losses = _train_losses(lambda m: build_mdnrnn(z, 3, 16, 2, mixed_precision=m), batches, True)
+    assert mixed.lstm.compute_dtype == "float16"
+    np.testing.assert_allclose(mixed_losses, full_losses, rtol=MIXED_LOSS_RTOL)
+    assert all(a.dtype == np.float32 for k, a in export_rnn(mixed).items() if k != "num_mixtures")
+
+
+def test_mixed_precision_is_refused_for_the_vaegan():
+    from worldmodels.config import make_stage_config
+
+    with pytest.raises(ValueError, match="--mixed-precision"):
+        make_stage_config("vision", "carracing", "tiny", {"model": "vaegan", "mixed_precision": True})
+    assert make_stage_config("memory", "doom", "paper", {"mixed_precision": True}).mixed_precision
+
+
+def test_a_mixed_precision_checkpoint_resumes_bit_for_bit(rng, tmp_path):
+    """The loss scale is optimizer state: a stage's checkpoint keeps it, so a resumed mixed-precision
+    run goes on exactly as an uninterrupted one."""
+    import keras
+
+    from worldmodels.io.checkpoints import load_checkpoint, save_checkpoint
+
+    frames = [rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8) for _ in range(4)]
+
+    def fresh():
+        keras.utils.set_random_seed(0)
+        vae = build_vae(8, 0.5, True)
+        vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+        return vae
+
+    straight = fresh()
+    for i, f in enumerate(frames):
+        straight.seed_gen.state.assign(np.array([0, i], dtype=straight.seed_gen.state.dtype))
+        straight.train_on_batch(f)
+    first = fresh()
+    for i, f in enumerate(frames[:2]):
+        first.seed_gen.state.assign(np.array([0, i], dtype=first.seed_gen.state.dtype))
+        first.train_on_batch(f)
+    save_checkpoint(tmp_path / "c.npz", first, first.optimizer, {"settings": {}})
+    resumed = fresh()
+    load_checkpoint(tmp_path / "c.npz", resumed, resumed.optimizer, {}, "rerun")
+    for i, f in enumerate(frames[2:], start=2):
+        resumed.seed_gen.state.assign(np.array([0, i], dtype=resumed.seed_gen.state.dtype))
+        resumed.train_on_batch(f)
+    assert all(np.array_equal(a, b) for a, b in zip(straight.get_weights(), resumed.get_weights()))
+    assert any(v.name == "dynamic_scale" or "scale" in v.path for v in resumed.optimizer.variables)

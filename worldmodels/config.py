@@ -78,6 +78,11 @@ class VisionConfig:
     gan: str = _f("gan", "vaegan only: 'gan' (discriminator, cross-entropy) or 'wgan-gp' (Wasserstein critic)")
     gamma: float = _f(1.0, "vaegan only: weight of the feature-space reconstruction error in the decoder's loss")
     pixel_weight: float = _f(0.0, "vaegan only: weight of an extra pixel L2 term (0: pure Larsen et al.)")
+    mixed_precision: bool = _f(
+        False,
+        "compute in float16 with float32 weights and loss scaling (Keras mixed_float16), for GPUs with tensor "
+        "cores; the exported weights stay float32",
+    )
 
 
 @dataclass
@@ -103,6 +108,11 @@ class MemoryConfig:
     done_weight: float = _f(1.0, "weight of the terminated cross-entropy in the loss")
     done_pos_weight: float = _f(10.0, "weight of terminated=1 steps inside that cross-entropy")
     predict_action: bool = _f(False, "also predict the next action (the paper's iterative procedure)")
+    mixed_precision: bool = _f(
+        False,
+        "compute in float16 with float32 weights and loss scaling (Keras mixed_float16), for GPUs with tensor "
+        "cores; the exported weights stay float32",
+    )
     action_weight: float = _f(1.0, "weight of the next-action MSE in the loss (with --predict-action)")
     dropout: float = _f(
         0.0,
@@ -314,6 +324,8 @@ def validate(cfg: Any) -> None:
     """Reject sizes that cannot work (zero or negative counts, rates, choices out of range)."""
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
+        if f.name == "mixed_precision" and v and getattr(cfg, "model", "vae") != "vae":
+            raise ValueError("--mixed-precision applies to --model vae (and to M), not to the VAE-GAN")
         if isinstance(v, bool):
             continue
         if (

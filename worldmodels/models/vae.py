@@ -71,7 +71,7 @@ class ConvVAE(keras.Model):
         return h
 
     def sample_z(self, mu, logvar):
-        eps = keras.random.normal(tf.shape(mu), seed=self.seed_gen)
+        eps = keras.random.normal(tf.shape(mu), dtype=mu.dtype, seed=self.seed_gen)
         return mu + tf.exp(0.5 * logvar) * eps
 
     def call(self, x, training=False):
@@ -83,7 +83,8 @@ class ConvVAE(keras.Model):
         """(loss, r_loss, kl): L2 summed over pixels, KL floored at kl_tolerance*z (free bits); batch means."""
         mu, logvar = self.encode(x)
         z = self.sample_z(mu, logvar) if training else mu
-        recon = self.decode(z)
+        recon = tf.cast(self.decode(z), tf.float32)  # losses in float32 under mixed precision too
+        mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
         r_loss = tf.reduce_mean(tf.reduce_sum(tf.square(x - recon), axis=[1, 2, 3]))
         kl = tf.reduce_mean(kl_divergence(mu, logvar))
         kl_floored = tf.maximum(kl, self.kl_tolerance * self.z_size)
@@ -94,7 +95,8 @@ class ConvVAE(keras.Model):
         x = tf.cast(x, tf.float32) / 255.0
         with tf.GradientTape() as tape:
             loss, r_loss, kl = self.compute_losses(x, training=True)
-        grads = tape.gradient(loss, self.trainable_variables)
+            scaled = self.optimizer.scale_loss(loss)  # the loss itself unless mixed precision scales it
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         self.loss_tracker.update_state(loss)
         self.r_tracker.update_state(r_loss)
@@ -111,9 +113,13 @@ class ConvVAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-def build_vae(z_size: int, kl_tolerance: float) -> ConvVAE:
-    """A ConvVAE with its weights created (so they can be loaded or counted)."""
-    vae = ConvVAE(z_size=z_size, kl_tolerance=kl_tolerance)
+def build_vae(z_size: int, kl_tolerance: float, mixed_precision: bool = False) -> ConvVAE:
+    """A ConvVAE with its weights created (so they can be loaded or counted); float16 compute with
+    float32 weights when `mixed_precision` (worldmodels.models.precision)."""
+    from worldmodels.models.precision import dtype_policy
+
+    with dtype_policy(mixed_precision):
+        vae = ConvVAE(z_size=z_size, kl_tolerance=kl_tolerance)
     vae(tf.zeros((1, 64, 64, 3)))
     return vae
 

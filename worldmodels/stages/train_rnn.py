@@ -66,13 +66,15 @@ def _settings(run: Run, cfg: MemoryConfig, series_fp: str) -> dict:
         "env": run.env,
         "seed": run.seed,
         "series": series_fp,
-        # The next-action knobs and dropout enter the settings only when used: older checkpoints still resume.
+        # The next-action knobs, dropout and mixed precision enter the settings only when used: older
+        # checkpoints still resume.
         **{
             k: v
             for k, v in asdict(cfg).items()
             if k != "steps"
             and (cfg.predict_action or k not in ("predict_action", "action_weight"))
             and (cfg.dropout or k != "dropout")
+            and (cfg.mixed_precision or k != "mixed_precision")
         },
     }
 
@@ -95,10 +97,10 @@ def _build_model(cfg: MemoryConfig, z_size: int, action_dim: int, seed: int):
         predict_action=cfg.predict_action,
         action_weight=cfg.action_weight,
         dropout=cfg.dropout,
+        mixed_precision=cfg.mixed_precision,
     )
-    optimizer = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.grad_clip)
-    model.compile(optimizer=optimizer)
-    return model, optimizer
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.grad_clip))
+    return model, model.optimizer  # wrapped in a LossScaleOptimizer under mixed precision: checkpointed whole
 
 
 def _train_interval(model, sampler, run: Run, cfg: MemoryConfig, step: int, end: int, val_batch, bar) -> dict:

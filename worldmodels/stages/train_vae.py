@@ -77,12 +77,19 @@ class _Training:
         self.train_files, self.held_files = split_heldout(files, cfg.heldout_episodes)
         # A VAE's settings omit the VAE-GAN's knobs, so checkpoints from before they existed still resume.
         vaegan_keys = ("model", "gan", "gamma", "pixel_weight")
+        # and mixed precision enters them only when used, for the same reason.
         self.settings = {
             "kind": cfg.model,
             "env": run.env,
             "seed": run.seed,
             "rollouts": rollouts_fingerprint(files),
-            **{k: v for k, v in asdict(cfg).items() if k != "epochs" and (self.gan or k not in vaegan_keys)},
+            **{
+                k: v
+                for k, v in asdict(cfg).items()
+                if k != "epochs"
+                and (self.gan or k not in vaegan_keys)
+                and (cfg.mixed_precision or k != "mixed_precision")
+            },
         }
         # The rollouts' content (not in the settings, so checkpoints from before it existed resume).
         self.content = text_digest("\n".join(f"{f.name}:{rollout_digest(f)}" for f in files))
@@ -122,10 +129,9 @@ def _build_model(cfg: VisionConfig):
 
         vae = build_vaegan(cfg.z_size, cfg.kl_tolerance, cfg.gan, cfg.gamma, cfg.pixel_weight)
         return vae, vae.compile_training(cfg.learning_rate)
-    vae = build_vae(cfg.z_size, cfg.kl_tolerance)
-    optimizer = keras.optimizers.Adam(cfg.learning_rate)
-    vae.compile(optimizer=optimizer)
-    return vae, optimizer
+    vae = build_vae(cfg.z_size, cfg.kl_tolerance, cfg.mixed_precision)
+    vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    return vae, vae.optimizer  # wrapped in a LossScaleOptimizer under mixed precision: checkpointed whole
 
 
 def heldout_metrics(vae, held: np.ndarray, gan: bool) -> dict[str, float]:

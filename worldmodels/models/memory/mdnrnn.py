@@ -114,6 +114,7 @@ class MDNRNN(keras.Model):
         z = mu + tf.exp(0.5 * logvar) * eps if training else mu
         x = tf.concat([z[:, :-1], batch["action"]], axis=-1)
         mix, reward, done_logit, (_, _, h_seq) = self(x, training=training)
+        mix, reward, done_logit = (tf.cast(t, tf.float32) for t in (mix, reward, done_logit))  # float32 losses
         logmix, mean, logstd = split_mixture(mix, self.z_size, self.num_mixtures)
         nll = tf.reduce_mean(mdn_nll(z[:, 1:], logmix, mean, logstd), axis=-1)
         zmask, mask = batch["zmask"], batch["mask"]
@@ -127,7 +128,8 @@ class MDNRNN(keras.Model):
         if self.action_head is not None:
             # h_{t+1} predicts a_{t+1}: step t's prediction is scored against action t+1 of the window,
             # where it exists (amask: the window and the episode go on).
-            err = tf.reduce_mean(tf.square(self.action_head(h_seq)[:, :-1] - batch["action"][:, 1:]), axis=-1)
+            predicted = tf.cast(self.action_head(h_seq), tf.float32)
+            err = tf.reduce_mean(tf.square(predicted[:, :-1] - batch["action"][:, 1:]), axis=-1)
             amask = mask[:, 1:]
             out["action_mse"] = tf.reduce_sum(err * amask) / tf.maximum(tf.reduce_sum(amask), 1.0)
             out["loss"] = loss + self.action_weight * out["action_mse"]
@@ -142,7 +144,8 @@ class MDNRNN(keras.Model):
         batch, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             losses = self.compute_losses(batch, training=True)
-        grads = tape.gradient(losses["loss"], self.trainable_variables)
+            scaled = self.optimizer.scale_loss(losses["loss"])  # the loss itself unless mixed precision scales it
+        grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return self._update(losses)
 
@@ -151,9 +154,15 @@ class MDNRNN(keras.Model):
         return self._update(self.compute_losses(batch, training=False))
 
 
-def build_mdnrnn(z_size: int, action_dim: int, rnn_size: int, num_mixtures: int, **weights) -> MDNRNN:
-    """An MDNRNN with its weights created."""
-    m = MDNRNN(z_size, action_dim, rnn_size, num_mixtures, **weights)
+def build_mdnrnn(
+    z_size: int, action_dim: int, rnn_size: int, num_mixtures: int, mixed_precision: bool = False, **weights
+) -> MDNRNN:
+    """An MDNRNN with its weights created; float16 compute with float32 weights when `mixed_precision`
+    (worldmodels.models.precision)."""
+    from worldmodels.models.precision import dtype_policy
+
+    with dtype_policy(mixed_precision):
+        m = MDNRNN(z_size, action_dim, rnn_size, num_mixtures, **weights)
     m(tf.zeros((1, 1, z_size + action_dim)))
     return m
 
