@@ -24,16 +24,13 @@ Usage: python bench/paper_scale.py [--out FILE.json]
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+from memory_rss import ROOT, peak_rss  # bench/ is on the path of a script run from it
 
-import numpy as np  # noqa: E402
-from memory_rss import ROOT, peak_rss  # noqa: E402
-
-from worldmodels.config import make_stage_config  # noqa: E402
+from worldmodels.config import make_stage_config
 
 SIZES = {  # the same size overrides as tests/test_paper_preset.py
     "01_generate_data.py": ["--episodes", "3"],
