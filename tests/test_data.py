@@ -180,3 +180,38 @@ def test_rollout_files_checks_every_header_up_front(fake_rollout, tmp_path, rng)
     np.savez(d / "b.npz", obs=obs, action=action[:4], reward=reward, terminated=term, truncated=trunc)
     with pytest.raises(StageError, match="b.npz: action has shape"):
         rollout_files(d)
+
+
+def test_prefetch_keeps_order_raises_in_place_and_stops_when_closed():
+    from worldmodels.io.data import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield from range(3)
+        raise StageError("rollout e3.npz is corrupt")
+
+    got = []
+    with pytest.raises(StageError, match="e3.npz"):
+        for x in prefetch(failing()):
+            got.append(x)
+    assert got == [0, 1, 2]  # everything before the error, in order
+
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(True)
+
+    gen = prefetch(endless(), depth=2)
+    assert [next(gen) for _ in range(5)] == [0, 1, 2, 3, 4]
+    gen.close()  # the consumer stops early (an epoch capped, a kill): the producer stops and closes
+    assert closed == [True]
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "prefetch"]

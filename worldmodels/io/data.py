@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import queue
+import threading
 import zipfile
 import zlib
 from collections import deque
@@ -193,6 +195,51 @@ def iterate_episodes(files: list[Path], seed: int, epoch: int, threads: int = 1)
             yield obs
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """`items` in their order, made up to `depth` ahead by a background thread, so loading overlaps
+    training (a Keras step releases the GIL). An exception in the producer is raised here at its place
+    in the order; closing this generator (or an error in the consumer) stops the thread and closes
+    `items`."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(message) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(message, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("done", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put(("error", e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "error":
+                raise value
+            if kind == "done":
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def reference_shuffled_batches(

@@ -29,7 +29,7 @@ from worldmodels.io.artifacts import (
     write_json,
 )
 from worldmodels.io.checkpoints import TensorBoard, check_finite, load_checkpoint, save_checkpoint, write_metrics_csv
-from worldmodels.io.data import SeriesSampler, open_series
+from worldmodels.io.data import SeriesSampler, open_series, prefetch
 from worldmodels.models.loading import load_vision
 from worldmodels.models.memory.calibration import done_calibration
 from worldmodels.models.memory.plots import plot_predictions
@@ -108,9 +108,10 @@ def _train_interval(model, sampler, run: Run, cfg: MemoryConfig, step: int, end:
     t0 = time.time()
     model.seed_gen.state.assign(np.array([run.seed, step], dtype=model.seed_gen.state.dtype))
     sums: dict[str, float] = {}
-    for s in range(step, end):
+    # batch s is drawn with RNG (seed, s), the next ones in a background thread while M trains
+    batches = prefetch(sampler.batch(np.random.default_rng([run.seed, s]), cfg.batch_size) for s in range(step, end))
+    for batch in batches:
         fault_point("step")
-        batch = sampler.batch(np.random.default_rng([run.seed, s]), cfg.batch_size)
         model.reset_metrics()
         logs = model.train_on_batch(batch, return_dict=True)
         for k, v in logs.items():

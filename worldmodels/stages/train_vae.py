@@ -35,6 +35,7 @@ from worldmodels.io.checkpoints import TensorBoard, check_finite, load_checkpoin
 from worldmodels.io.data import (
     heldout_frames,
     inspect_rollout,
+    prefetch,
     rollout_digest,
     rollout_files,
     rollouts_fingerprint,
@@ -159,8 +160,8 @@ def _train_epoch(t: _Training, epoch: int) -> dict:
     vae.seed_gen.state.assign(np.array([t.run.seed, epoch], dtype=vae.seed_gen.state.dtype))
     sums: dict[str, float] = {}
     frames = 0
-    batches = shuffled_batches(
-        t.train_files, cfg.batch_size, cfg.shuffle_buffer, t.run.seed, epoch, cfg.max_frames_per_epoch
+    batches = prefetch(  # the next batches load while V trains on this one
+        shuffled_batches(t.train_files, cfg.batch_size, cfg.shuffle_buffer, t.run.seed, epoch, cfg.max_frames_per_epoch)
     )
     n_frames = min(t.total_frames, cfg.max_frames_per_epoch or t.total_frames)
     bar = tqdm(
