@@ -49,3 +49,30 @@ def test_paper_preset_runs_every_stage(scripts, tmp_path, env):
     assert len(ev["real"]["scores"]) == 2
     rows = (data / "controller" / "generations.csv").read_text().strip().splitlines()
     assert len(rows) == 2  # header + the one generation of 64 candidates
+
+
+def test_the_gpu_check_runs_every_phase(scripts, tmp_path):
+    """bench/gpu_check.py (what bench/gpu_check.sh runs on a GPU box) runs each phase at the paper's
+    shapes through the stages' models and loaders; here on the CPU, for a moment each."""
+    import os
+    import sys
+
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "bench/gpu_check.py", "--seconds", "0.2", "--allow-cpu", "--out", str(out)]
+    p = scripts.run_cmd(cmd, env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["phase"].split()[0], r["mixed_precision"]) for r in rows] == [
+        ("V", False),
+        ("M", False),
+        ("M", False),
+        ("V", True),
+        ("M", True),
+        ("M", True),
+    ]
+    assert all(r["rate"] > 0 and r["steps"] >= 1 for r in rows)
+    assert "sequence 999" in rows[1]["phase"] and "LSTM 512" in rows[2]["phase"]
+    # without a GPU and without --allow-cpu it measures nothing, and says so
+    p = scripts.run_cmd([sys.executable, "bench/gpu_check.py", "--require-gpu"], env)
+    assert p.returncode == 2 and "no GPU visible" in p.stdout
