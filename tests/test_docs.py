@@ -115,3 +115,19 @@ def test_every_command_has_a_parser_with_the_common_vocabulary():
         assert not options & {"--model_dir", "--stock-env", "--fast-renderer"}, name
         if "--data-dir" in options:
             assert "--model-dir" in options, name  # the old spelling, hidden
+
+
+def test_readme_presets_table_is_the_presets():
+    """The README's table of presets says what worldmodels/config.py runs, row by row."""
+    from worldmodels.config import make_stage_config
+
+    rows = [line for line in README.split("**Presets.**")[1].split("\n\n")[1].splitlines()[2:]]
+    assert len(rows) == 6
+    for row in rows:
+        preset, env, collect, vision, memory, controller, _ = (c.strip() for c in row.strip("|").split("|"))
+        c, v, m, k = (make_stage_config(s, env, preset) for s in ("collect", "vision", "memory", "controller"))
+        assert collect == f"{c.episodes} ({c.max_steps})", row
+        assert vision == f"{v.z_size}, {v.epochs}", row
+        assert memory == f"{m.rnn_size}, {m.seq_len}, {m.batch_size}, {m.steps}", row
+        dream = " (dream)" if k.train_in == "dream" else ""
+        assert controller == f"{k.population} x {k.trials} x {k.generations}{dream}", row
