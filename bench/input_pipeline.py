@@ -37,6 +37,7 @@ from worldmodels.io.data import (  # noqa: E402
     SeriesSampler,
     load_rollout,
     open_series,
+    prefetch,
     reference_shuffled_batches,
     rollout_files,
     save_rollout,
@@ -132,8 +133,23 @@ def bench_stage2(files: list[Path], repeats: int) -> float:
         ours = one_core(frames_per_s, shuffled_batches(files, B, buf, 0, r, threads=1))
         rows["shuffled_batches, 1 core"].append(ours)
         rows[label_all].append(frames_per_s(shuffled_batches(files, B, buf, 0, r, threads=LOADER_THREADS)))
+    # The hand-off thread: ours (io.data.prefetch) against tf.data's from_generator + prefetch.
+    import tensorflow as tf
+
+    def tf_data(r):
+        spec = tf.TensorSpec((None, 64, 64, 3), tf.uint8)
+        ds = tf.data.Dataset.from_generator(lambda: shuffled_batches(files, B, buf, 0, r), output_signature=spec)
+        return ds.prefetch(2).as_numpy_iterator()
+
+    rows["prefetch(shuffled_batches), all cores"] = []
+    rows["tf.data from_generator(shuffled_batches).prefetch(2), all cores"] = []
+    for r in range(repeats):
+        rows["prefetch(shuffled_batches), all cores"].append(
+            frames_per_s(prefetch(shuffled_batches(files, B, buf, 0, r)))
+        )
+        rows["tf.data from_generator(shuffled_batches).prefetch(2), all cores"].append(frames_per_s(tf_data(r)))
     for k, v in rows.items():
-        print(f"  {k:55s} {statistics.median(v):9.0f} frames/s   (runs: {', '.join(f'{x:.0f}' for x in v)})")
+        print(f"  {k:62s} {statistics.median(v):9.0f} frames/s   (runs: {', '.join(f'{x:.0f}' for x in v)})")
     import keras
 
     from worldmodels.models.vae import build_vae
