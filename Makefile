@@ -14,7 +14,7 @@ ARGS := --env $(ENV) --preset $(PRESET) --seed $(SEED) --data-dir $(DATA_DIR) $(
 export SDL_VIDEODRIVER ?= dummy
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test test-fast lint bench demo clean-data results
+.PHONY: setup run test test-fast lint bench demo clean-data results serve browser
 
 setup: $(VENV)/.installed
 
@@ -35,8 +35,15 @@ run: setup
 	$(PY) 05_train_controller.py $(ARGS)
 
 # Everything (CI). test-fast: the unit tests, no stage subprocesses, game engines or Ray (the edit loop).
-test: setup
+test: setup browser
 	$(PY) -m pytest -q tests
+
+# Debian's Chromium for the browser test of `serve` (tests/test_serve.py); as root it installs the
+# package when missing (CI), elsewhere that test skips and says why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium not installed: the browser test will skip (apt-get install chromium)"; }
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" tests
@@ -50,6 +57,12 @@ demo: setup
 	$(PY) -m worldmodels.play --env carracing --data-dir pretrained/carracing-laptop --episodes 1 --video demo/carracing.mp4
 	$(PY) -m worldmodels.evaluate --env doom --data-dir pretrained/doom-laptop --episodes 10 --out demo/doom-eval.json
 	$(PY) -m worldmodels.play --env doom --data-dir pretrained/doom-laptop --episodes 1 --max-steps 2100 --video demo/doom.mp4
+
+# Play a trained world model in the browser: its dream and the real game (http://127.0.0.1:8765/).
+SERVE_ENV ?= doom
+SERVE_DIR ?= pretrained/$(SERVE_ENV)-laptop
+serve: setup
+	$(PY) -m worldmodels.serve --env $(SERVE_ENV) --data-dir $(SERVE_DIR)
 
 # docs/results.md from the results files in results/ (every published score).
 results: setup

@@ -248,3 +248,30 @@ def test_a_mixed_precision_checkpoint_resumes_bit_for_bit(rng, tmp_path):
     train(resumed, range(2, 4))
     assert all(np.array_equal(a, b) for a, b in zip(straight.get_weights(), resumed.get_weights()))
     assert type(resumed.optimizer).__name__ == "LossScaleOptimizer"
+
+
+def test_numpy_decoder_equals_keras_from_both_weight_files(rng, tmp_path):
+    """V's decoder in numpy (for the dream server, no TensorFlow) gives Keras' frames, read from a
+    run's vae.weights.h5 (h5py) or from a bundle's float16 decoder.npz."""
+    from types import SimpleNamespace
+
+    from worldmodels.models.loading import load_decoder
+    from worldmodels.models.numpy_agent import NumpyDecoder
+    from worldmodels.models.vae import decode_uint8, export_decoder
+
+    vae = build_vae(8, 0.5)
+    for layer in vae.layers:  # away from the initial weights so every layer matters
+        layer.set_weights([w + rng.normal(0, 0.02, w.shape).astype(np.float32) for w in layer.get_weights()])
+    (tmp_path / "run" / "vision").mkdir(parents=True)
+    vae.save_weights(tmp_path / "run" / "vision" / "vae.weights.h5")
+    z = rng.normal(size=(5, 8)).astype(np.float32)
+    want = decode_uint8(vae, z)
+    run = SimpleNamespace(data_dir=tmp_path / "run", env="carracing")
+    got = NumpyDecoder(load_decoder(run, {"z_size": 8}))(z)
+    assert got.shape == (5, 64, 64, 3) and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    (tmp_path / "bundle" / "vision").mkdir(parents=True)
+    np.savez(tmp_path / "bundle" / "vision" / "decoder.npz", **export_decoder(vae))
+    bundle = SimpleNamespace(data_dir=tmp_path / "bundle", env="carracing")
+    half = NumpyDecoder(load_decoder(bundle, {"z_size": 8}))(z)
+    assert np.abs(half.astype(int) - want.astype(int)).max() <= 3  # float16 weights

@@ -14,6 +14,7 @@ COMMANDS = {
     "train-controller": ("worldmodels.stages.train_controller", "stage 5: C by CMA-ES (05_train_controller.py)"),
     "evaluate": ("worldmodels.tools.evaluate", "score a saved agent or the random policy on held-out episodes"),
     "play": ("worldmodels.tools.play", "film the agent in the real env (beside V's view) or in the dream"),
+    "serve": ("worldmodels.tools.serve", "play and inspect a trained world model (its dream, the game) in the browser"),
     "iterate": ("worldmodels.tools.iterate", "the paper's iterative training, in rounds"),
     "sweep-temperature": ("worldmodels.tools.sweep_temperature", "the paper's Table 2: C trained at several taus"),
     "export-pretrained": ("worldmodels.tools.export_pretrained", "package a finished run with its model card"),

@@ -151,7 +151,8 @@ def dream_rollouts(
 class DreamEnv(gym.Env):
     """One dream episode behind the gymnasium API.
 
-    Observation float32 [z]; info carries M's state h and c (the controller's other inputs).
+    Observation float32 [z]; info carries M's state h and c (the controller's other inputs) and, after
+    a step, p_done, M's probability that the episode ended there.
     `decode` (optional, z [B,z] -> uint8 frames [B,64,64,3]) lets render() show the dream through V.
     """
 
@@ -204,9 +205,11 @@ class DreamEnv(gym.Env):
         mix, reward, done_logit = self.rnn.heads(seen)
         self.z = sample_next_z(mix, self.z_size, self.rnn.num_mixtures, self.temperature, u, eps).astype(np.float32)
         self.t += 1
-        terminated = bool(u_done[0] < done_probability(done_logit, self.done_bias)[0])
+        p_done = float(done_probability(done_logit, self.done_bias)[0])
+        terminated = bool(u_done[0] < p_done)
         truncated = self.t >= self.max_steps and not terminated
-        return self.z[0].copy(), float(reward[0]), terminated, truncated, {"h": self.h[0].copy(), "c": self.c[0].copy()}
+        info = {"h": self.h[0].copy(), "c": self.c[0].copy(), "p_done": p_done}
+        return self.z[0].copy(), float(reward[0]), terminated, truncated, info
 
     def render(self):
         if self.decode is None:

@@ -81,6 +81,33 @@ def load_encoder(run: Any, vision_cfg: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
+def load_decoder(run: Any, vision_cfg: dict) -> dict[str, np.ndarray]:
+    """V's decoder weights as numpy arrays (dec0 the dense layer, dec1-4 the deconvolutions): from a
+    shipped bundle's vision/decoder.npz, or read from a run's vision/vae.weights.h5 with h5py (no
+    TensorFlow)."""
+    run = _as_run(run)
+    vision, fix = Paths(run.data_dir).vision, fix_hint("vision", run)
+    if (vision / "decoder.npz").exists():
+        path, arrays = vision / "decoder.npz", read_npz(vision / "decoder.npz", fix)
+    else:
+        import h5py
+
+        path = vision / "vae.weights.h5"
+        try:
+            with h5py.File(path, "r") as f:
+                arrays = {"dec0_w": f["dec_dense/vars/0"][:], "dec0_b": f["dec_dense/vars/1"][:]}
+                names = sorted(f["deconvs"], key=lambda n: int(n.rsplit("_", 1)[1]) if n[-1].isdigit() else 0)
+                for i, name in enumerate(names, start=1):
+                    arrays[f"dec{i}_w"], arrays[f"dec{i}_b"] = (
+                        f[f"deconvs/{name}/vars/0"][:],
+                        f[f"deconvs/{name}/vars/1"][:],
+                    )
+        except (OSError, KeyError, ValueError) as e:
+            raise StageError(f"{path} holds no readable V decoder ({type(e).__name__}: {e}); rerun `{fix}`") from e
+    check_decoder(arrays, path, fix, vision_cfg["z_size"])
+    return arrays
+
+
 def load_memory(run: Any, vision_cfg: dict) -> dict:
     """memory/config.json of `run`, checked against V (same fingerprint and z size)."""
     paths = Paths(run.data_dir)

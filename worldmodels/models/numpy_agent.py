@@ -72,6 +72,34 @@ class NumpyEncoder:
         return rowwise(h, self.w["mu_w"]) + self.w["mu_b"], rowwise(h, self.w["logvar_w"]) + self.w["logvar_b"]
 
 
+def conv_transpose2d_stride2(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Keras' Conv2DTranspose (stride 2, valid padding): x [B,H,W,C], w [kh,kw,O,C] -> [B,2H-2+kh,2W-2+kw,O]."""
+    B, H, W, C = x.shape
+    kh, kw, n_out, _ = w.shape
+    cols = (x.reshape(B * H * W, C) @ w.reshape(kh * kw * n_out, C).T).reshape(B, H, W, kh, kw, n_out)
+    out = np.zeros((B, 2 * H - 2 + kh, 2 * W - 2 + kw, n_out), np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, i : i + 2 * H : 2, j : j + 2 * W : 2] += cols[:, :, :, i, j]
+    return out + b
+
+
+class NumpyDecoder:
+    """The ConvVAE decoder: z float32 [B,z] -> frames uint8 [B,64,64,3] (what V's Keras decoder gives,
+    for viewers that import no TensorFlow: `worldmodels.serve`)."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        h = np.asarray(z, np.float32) @ self.w["dec0_w"] + self.w["dec0_b"]
+        h = h.reshape(len(h), 1, 1, -1)
+        for i in range(1, 5):
+            h = conv_transpose2d_stride2(h, self.w[f"dec{i}_w"], self.w[f"dec{i}_b"])
+            h = np.maximum(h, 0.0) if i < 4 else 1.0 / (1.0 + np.exp(-h))
+        return (h * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+
+
 class NumpyMDNRNN:
     """One LSTM step of M plus its heads, batched: state (h, c) float32 [B,units]."""
 
