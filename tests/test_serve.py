@@ -93,6 +93,8 @@ def test_keyboard_actions_are_the_actions_m_was_trained_on():
     assert keyboard_action("doom", set()).tolist() == [0.0]
     assert keyboard_action("carracing", {"ArrowRight", "ArrowUp"}).tolist() == [1.0, 1.0, 0.0]
     assert keyboard_action("carracing", {"ArrowDown"}).tolist() == pytest.approx([0.0, 0.0, 0.8])
+    assert keyboard_action("gym:ALE/Pong-v5", set()).tolist() == [1, 0, 0, 0, 0, 0]  # a gym env: one-hot
+    assert keyboard_action("gym:ALE/Pong-v5", {"ArrowLeft"}).tolist() == [0, 0, 0, 1, 0, 0]
 
 
 def test_a_run_without_m_is_refused_with_the_stages_message(tmp_path, capsys):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import json
 import logging
 import os
 import signal
@@ -45,7 +46,27 @@ SCORING_FLAGS = ("episodes", "seed_offset", "max_steps", "fast_env", "out")
 def _add_run_flags(p: argparse.ArgumentParser, flags: Sequence[str], env_default: str) -> None:
     g = p.add_argument_group("common flags")
     if "env" in flags:
-        g.add_argument("--env", default=env_default, choices=ENVS, help=f"environment (default: {env_default})")
+        g.add_argument(
+            "--env",
+            default=env_default,
+            type=_env_name,
+            help=f"environment: {', '.join(ENVS)}, or gym:<id> for any gymnasium env with image observations "
+            f"(default: {env_default})",
+        )
+        g.add_argument("--env-kwargs", type=_json_object, help="gym:<id> only: JSON keyword arguments for gym.make")
+        g.add_argument("--import", dest="env_import", help="gym:<id> only: a module to import that registers the id")
+        g.add_argument(
+            "--obs",
+            help="gym:<id> only: where the image is: 'auto' (the observation, or the one image in a dict), "
+            "'render' (the env's render()), 'key:NAME' (a dict observation's entry)",
+        )
+        g.add_argument(
+            "--crop",
+            type=int,
+            nargs=4,
+            metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+            help="gym:<id> only: pixels cut from each side of the frame before it is resized to 64x64",
+        )
     if "preset" in flags:
         g.add_argument("--preset", default="laptop", choices=PRESET_NAMES, help="settings preset (default: laptop)")
     if "data_dir" in flags:
@@ -166,7 +187,7 @@ def setup_logging(level: str = "INFO") -> None:
 
 def resolve_run(p: argparse.ArgumentParser, ns: argparse.Namespace) -> Run:
     """The `Run` the common flags describe (defaults filled in), after checking them; exits 2 on bad flags."""
-    env = getattr(ns, "env", "carracing")
+    env = _with_gym_options(p, ns, getattr(ns, "env", "carracing"))
     preset = getattr(ns, "preset", "laptop")
     data_dir = getattr(ns, "data_dir", None) or default_data_dir(env, preset)
     workers = getattr(ns, "workers", None)
@@ -180,6 +201,55 @@ def resolve_run(p: argparse.ArgumentParser, ns: argparse.Namespace) -> Run:
         p.error(f"--seed must be in [0, 2^32), got {seed}")
     argv = tuple(getattr(ns, "argv", None) or ())
     return Run(env, preset, Path(data_dir), seed, workers, ray_address, argv, envs_per_worker)
+
+
+def _env_name(text: str) -> str:
+    """--env: one of the tuned envs, or gym:<id> (optionally with its options' JSON, as artifacts record it)."""
+    if text in ENVS:
+        return text
+    if text.startswith("gym:"):
+        from worldmodels.envs.gym_env import parse_name
+
+        try:
+            parse_name(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from e
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(ENVS)}, or gym:<id>)")
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"frameskip\": 4}'")
+    return value
+
+
+def _with_gym_options(p: argparse.ArgumentParser, ns: argparse.Namespace, env: str) -> str:
+    """The env's canonical name with --env-kwargs, --import, --obs and --crop folded in."""
+    given = {k: getattr(ns, k, None) for k in ("env_kwargs", "env_import", "obs", "crop")}
+    if not any(v is not None for v in given.values()):
+        return env
+    if not env.startswith("gym:"):
+        p.error("--env-kwargs, --import, --obs and --crop apply to --env gym:<id> only")
+    from worldmodels.envs.gym_env import compose_name, parse_name
+
+    env_id, options = parse_name(env)
+    try:
+        name = compose_name(
+            env_id,
+            given["env_kwargs"] if given["env_kwargs"] is not None else options.get("kwargs"),
+            given["env_import"] or options.get("import"),
+            given["obs"] or options.get("obs", "auto"),
+            given["crop"] or options.get("crop"),
+        )
+        parse_name(name)
+    except ValueError as e:
+        p.error(str(e))
+    return name
 
 
 def require(p: argparse.ArgumentParser, flag: str, value: float, rule: str) -> None:

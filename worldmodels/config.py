@@ -37,7 +37,10 @@ class Run:
 
 
 def default_data_dir(env: str, preset: str) -> Path:
-    """data/<env> for the laptop preset, data/<env>-<preset> for the others (as `make run` does)."""
+    """data/<env> for the laptop preset, data/<env>-<preset> for the others (as `make run` does); a
+    gym:<id> env's directory is named after its id (data/gym-ALE-Pong-v5)."""
+    if env.startswith("gym:"):
+        env = "gym-" + "".join(c if c.isalnum() or c in "-_." else "-" for c in env[4:].split("?")[0])
     return Path("data") / (env if preset == "laptop" else f"{env}-{preset}")
 
 
@@ -227,6 +230,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 _DOOM_CONTROLLER = {"inputs": "zch", "train_in": "dream", "temperature": 1.15, "patience": 0}
 ENV_PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "carracing": {},
+    # Any gym:<id> env: random exploration (the track follower is CarRacing's), C in the real env.
+    # No patience: ending an episode after N steps without reward is CarRacing's shortcut.
+    "gym": {preset: {"collect": {"policy": "random"}, "controller": {"patience": 0}} for preset in PRESET_NAMES},
     "doom": {
         "tiny": {
             "collect": {"policy": "random", "episodes": 4, "max_steps": 60},
@@ -263,14 +269,14 @@ ENV_PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
 
 def make_stage_config(stage: str, env: str, preset: str, overrides: dict[str, Any] | None = None):
     """Build a stage's config: dataclass defaults <- preset <- env preset <- explicit overrides."""
-    if env not in ENVS:
-        raise ValueError(f"unknown env {env!r}; choose one of {', '.join(ENVS)}")
+    if env not in ENVS and not env.startswith("gym:"):
+        raise ValueError(f"unknown env {env!r}; choose one of {', '.join(ENVS)} or gym:<id>")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
     cls = STAGE_CONFIGS[stage]
     values: dict[str, Any] = {}
     values.update(PRESETS[preset].get(stage, {}))
-    values.update(ENV_PRESETS.get(env, {}).get(preset, {}).get(stage, {}))
+    values.update(ENV_PRESETS.get("gym" if env.startswith("gym:") else env, {}).get(preset, {}).get(stage, {}))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     cfg = cls(**values)
     validate(cfg)

@@ -91,9 +91,33 @@ _FACTORIES = {"carracing": _carracing_spec, "doom": _doom_spec}
 ENV_SPECS = tuple(_FACTORIES)
 
 
+def _gym_spec(name: str) -> EnvSpec:
+    """Any gymnasium env with image observations (`gym:<id>[?options]`, worldmodels/envs/gym_env.py)."""
+    import functools
+
+    from worldmodels.envs import gym_env
+
+    _, n, _ = gym_env.spaces_of(name)  # makes the env once: a bad id or action space fails here
+    return EnvSpec(
+        name,
+        n,
+        n,
+        functools.partial(gym_env.GymPixels, name),
+        gym_env.action_mapper(name),
+        gym_env.POLICIES,
+    )
+
+
+def is_known_env(name: str) -> bool:
+    """One of the tuned envs, or a gym:<id> name (whether that env can be made is get_spec's question)."""
+    return name in _FACTORIES or name.startswith("gym:")
+
+
 def get_spec(name: str) -> EnvSpec:
+    if name.startswith("gym:"):
+        return _gym_spec(name)
     if name not in _FACTORIES:
-        raise ValueError(f"unknown env {name!r}; choose one of {', '.join(_FACTORIES)}")
+        raise ValueError(f"unknown env {name!r}; choose one of {', '.join(_FACTORIES)} or gym:<id>")
     return _FACTORIES[name]()
 
 

@@ -84,13 +84,17 @@ def _json(path: Path) -> dict | None:
 
 def _run_action_dim(root: Path) -> int | None:
     """The action size of the run's env (from its manifest, else V's config), if known."""
-    from worldmodels.config import ENVS
-    from worldmodels.envs.registry import get_spec
+    from worldmodels.envs.registry import get_spec, is_known_env
 
     env = (_json(root / "rollouts" / "manifest.json") or {}).get("env") or (
         _json(root / "vision" / "config.json") or {}
     ).get("env")
-    return get_spec(env).action_dim if env in ENVS else None
+    if not isinstance(env, str) or not is_known_env(env):
+        return None
+    try:
+        return get_spec(env).action_dim
+    except (ValueError, ImportError):  # a gym env this machine cannot make: its size stays unknown
+        return None
 
 
 def _cross_problems(root: Path) -> list[str]:

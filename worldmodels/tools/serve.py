@@ -40,12 +40,25 @@ TEMPERATURE_RANGE = (0.1, 2.0)
 KEYS = {"ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"}
 
 
-def keyboard_action(env: str, keys: set[str]) -> np.ndarray:
+GYM_KEYS = ("ArrowUp", "ArrowRight", "ArrowLeft", "ArrowDown")
+"""A gym:<id> env with Discrete actions: these keys take actions 1-4 (Atari's minimal sets: FIRE or UP,
+RIGHT, LEFT, DOWN ...), no key action 0; a Box env's keys do nothing (let the agent drive)."""
+
+
+def keyboard_action(env: str, keys: set[str], action_dim: int | None = None) -> np.ndarray:
     """The env action the held keys mean (the action M was trained on: CarRacing [steer, gas, brake],
-    Doom [-1 left, 0 stay, 1 right])."""
+    Doom [-1 left, 0 stay, 1 right], a gym env's one-hot or Box action)."""
     steer = float("ArrowRight" in keys) - float("ArrowLeft" in keys)
     if env == "doom":
         return np.array([steer], np.float32)
+    if env.startswith("gym:"):
+        from worldmodels.envs.gym_env import spaces_of
+
+        discrete, n, bounds = spaces_of(env)
+        if not discrete:
+            return np.clip(np.zeros(n, np.float32), bounds[0], bounds[1])
+        held = [i + 1 for i, k in enumerate(GYM_KEYS) if k in keys and i + 1 < n]
+        return np.eye(n, dtype=np.float32)[held[0] if held else 0]
     return np.array([steer, float("ArrowUp" in keys), 0.8 * float("ArrowDown" in keys)], np.float32)
 
 
