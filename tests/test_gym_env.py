@@ -121,5 +121,18 @@ def test_the_tiny_pipeline_on_a_gym_env_real_and_dream(scripts, tmp_path, flags)
         p = scripts.run_cmd(cmd, env)
         assert p.returncode == 0, p.stderr[-3000:]
         assert json.loads(out.read_text())["env"] == name
+    # serve's world (the dream from the keyboard and the agent, and the real game) takes it too
+    from worldmodels.tools.serve import World
+
+    world = World(data, name)
+    try:
+        for view in ("dream", "real"):
+            world.set_view(view)
+            world.agent_drives = view == "real"
+            for _ in range(3):
+                world.step({"ArrowLeft"})
+            assert world.steps == 3 and world.frame.shape[0] == 64
+    finally:
+        world.close()
     other = scripts.run("04_train_rnn.py", data, "--env", "gym:ALE/Breakout-v5", check=False)
     assert other.returncode != 0 and "gym:ALE/Breakout-v5" in other.stderr + other.stdout
