@@ -32,6 +32,8 @@ import numpy as np
 
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.cli import parse_tool, report_errors
+from worldmodels.models import controller as ctrl
+from worldmodels.models.memory.calibration import done_probability
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parents[1] / "static" / "serve"
@@ -76,7 +78,6 @@ class World:
     def __init__(self, model_dir: Path, env: str, fast: bool = True, seed: int = 0):
         from worldmodels.envs import make_env
         from worldmodels.envs.registry import get_spec
-        from worldmodels.models import controller as ctrl
         from worldmodels.models.loading import load_agent, load_agent_weights, load_decoder
         from worldmodels.models.memory.calibration import memory_done_bias
         from worldmodels.models.numpy_agent import NumpyDecoder, NumpyEncoder
@@ -100,8 +101,6 @@ class World:
         self.real.close()
 
     def controller_action(self, z: np.ndarray, h: np.ndarray, c: np.ndarray) -> np.ndarray:
-        from worldmodels.models import controller as ctrl
-
         x = ctrl.controller_input(z[None], h[None], c[None], self.inputs)
         return self.spec.map_actions(x @ self.W + self.b)[0].astype(np.float32)
 
@@ -141,8 +140,6 @@ class World:
             self.p_done = self.info["p_done"]
             self.frame = self.decode(self.z[None])[0]
         else:
-            from worldmodels.models.memory.calibration import done_probability
-
             manual = None if self.agent_drives else keyboard_action(self.env, keys)[None]
             action = self.agent.act(self.obs[None], manual)[0]
             self.obs, reward, terminated, truncated, _ = self.real.step(action)
