@@ -57,6 +57,14 @@ def test_fast_env_frames_and_rewards_equal_stock():
     assert assert_same_episode(0, steps=300) == 300
 
 
+def test_fast_env_without_the_compiled_raster_equals_stock(monkeypatch):
+    """RASTER = False draws the road with gfxdraw's calls, one polygon at a time: same pixels."""
+    from worldmodels.envs import fast_carracing
+
+    monkeypatch.setattr(fast_carracing, "RASTER", False)
+    assert assert_same_episode(0, steps=120) == 120
+
+
 @pytest.mark.slow  # five whole episodes in both envs (about 30 s)
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_fast_env_equals_stock_on_whole_episodes(seed):
@@ -81,6 +89,42 @@ def test_a_gauge_above_the_dashboard_takes_the_stock_path():
     assert isinstance(fast, CarRacingFast)
     for e in envs:
         e.close()
+
+
+@pytest.mark.parametrize("case", ["on_screen", "clipped", "tiny_and_degenerate"])
+def test_compiled_raster_draws_what_gfxdraw_draws(case):
+    """`raster.draw_polygons` against gfxdraw.aapolygon + filled_polygon, polygon by polygon, on the
+    same background: polygons wholly on screen, reaching off every side (clipping), and tiny ones,
+    ones with a repeated vertex and integer vertices (vertical, horizontal and diagonal edges)."""
+    import pygame
+    from pygame import gfxdraw
+
+    from worldmodels.envs import raster
+
+    rng = np.random.default_rng(["on_screen", "clipped", "tiny_and_degenerate"].index(case))
+    for trial in range(12):
+        surfaces = [pygame.Surface((1000, 800)) for _ in range(2)]
+        background = rng.integers(0, 2**24, size=(1000, 800), dtype=np.uint32)
+        for s in surfaces:
+            pygame.surfarray.pixels2d(s)[:] = background  # noisy, so every blend shows
+        n = int(rng.integers(5, 40))
+        centres = rng.uniform(-500, 1500, (n, 1, 2)) if case == "clipped" else rng.uniform(100, 900, (n, 1, 2))
+        spread = 3.0 if case == "tiny_and_degenerate" else 300.0
+        polys = centres + rng.uniform(-spread, spread, (n, 4, 2))
+        if case == "tiny_and_degenerate":
+            polys[::2, 2] = polys[::2, 1]
+            polys[1::3] = np.round(polys[1::3] * 10)
+        colors = rng.integers(0, 256, (n, 3))
+        for poly, color in zip(polys.tolist(), colors.tolist()):
+            gfxdraw.aapolygon(surfaces[0], [tuple(p) for p in poly], color)
+            gfxdraw.filled_polygon(surfaces[0], [tuple(p) for p in poly], color)
+        pixels = pygame.surfarray.pixels2d(surfaces[1]).T
+        packed = (colors[:, 0] << 16) | (colors[:, 1] << 8) | colors[:, 2]
+        raster.draw_polygons(pixels, raster.to_vertices(polys), packed.astype(np.int64))
+        del pixels
+        drawn = [pygame.surfarray.array2d(s) & 0xFFFFFF for s in surfaces]
+        assert not np.array_equal(drawn[1], background & 0xFFFFFF)  # it drew something
+        np.testing.assert_array_equal(drawn[0], drawn[1], err_msg=f"{case}, trial {trial}")
 
 
 def test_rotate_matches_pygame_bit_for_bit(rng):

@@ -22,6 +22,11 @@ import pygame
 from gymnasium.envs.box2d import car_racing as cr
 from pygame import gfxdraw
 
+from worldmodels.envs import raster
+
+RASTER = True
+"""Draw the road with the compiled rasterizer (`raster`); False: with gfxdraw, call by call."""
+
 ENV_ID = "worldmodels/CarRacingFast-v3"
 _TWO_PI = 2.0 * math.pi
 _EPS = pygame.math.Vector2().epsilon
@@ -70,6 +75,18 @@ class _Polygons:
 
 
 _SURFACES: dict[str, pygame.Surface] = {}
+_RGB_MASKS = (0xFF0000, 0xFF00, 0xFF, 0)
+
+
+def _compiled_raster(surface: pygame.Surface) -> bool:
+    """True if `raster` can draw on `surface`: 32-bit pixels laid out 0x00RRGGBB, rows contiguous
+    (the canvas below is; any other surface takes gfxdraw's own calls)."""
+    return (
+        RASTER
+        and surface.get_bytesize() == 4
+        and surface.get_masks() == _RGB_MASKS
+        and surface.get_pitch() == 4 * surface.get_width()
+    )
 
 
 def _surfaces() -> dict[str, pygame.Surface]:
@@ -166,18 +183,28 @@ class CarRacingFast(cr.CarRacing):
             self.surf.fill((0, 0, 0))  # the stock env draws on a new (black) surface
             self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
 
-        _, screen = self._drawn(self._GRASS, zoom, translation, angle)
-        for poly in screen.tolist():
-            poly = [tuple(p) for p in poly]
-            gfxdraw.aapolygon(self.surf, poly, self.grass_color)
-            gfxdraw.filled_polygon(self.surf, poly, self.grass_color)
-
+        _, grass = self._drawn(self._GRASS, zoom, translation, angle)
         road = self._road_vertices()
-        if len(road.xy) == 0:
+        if len(road.xy):
+            drawn, screen = self._drawn(road, zoom, translation, angle)
+            road_colors = [self.road_poly[i][1] for i in drawn.tolist()]
+        else:
+            screen, road_colors = np.zeros((0, 4, 2)), []
+        if _compiled_raster(self.surf):
+            # One compiled call draws every polygon, pixel for pixel as the gfxdraw calls below.
+            colors = np.asarray([self.grass_color] * len(grass) + road_colors, np.float64).reshape(-1, 3)
+            colors = np.trunc(colors).astype(np.int64)
+            packed = (colors[:, 0] << 16) | (colors[:, 1] << 8) | colors[:, 2]
+            polys = raster.to_vertices(np.concatenate([grass, screen]))
+            pixels = pygame.surfarray.pixels2d(self.surf).T
+            raster.draw_polygons(pixels, polys, packed)
+            del pixels  # unlocks the surface
             return
-        drawn, screen = self._drawn(road, zoom, translation, angle)
-        for i, poly in zip(drawn.tolist(), screen.tolist()):
-            color = [int(c) for c in self.road_poly[i][1]]
+        for poly, color in zip(
+            list(grass.tolist()) + list(screen.tolist()),
+            [self.grass_color] * len(grass) + road_colors,
+        ):
+            color = [int(c) for c in color]
             poly = [tuple(p) for p in poly]
             gfxdraw.aapolygon(self.surf, poly, color)
             gfxdraw.filled_polygon(self.surf, poly, color)
