@@ -107,6 +107,7 @@ class CarRacingFast(cr.CarRacing):
     """CarRacing-v3, same constructor, physics, rewards and pixels; a vectorised road renderer."""
 
     _GRASS = _Polygons(_grass_polygons())
+    _N_GRASS = len(_GRASS.xy)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -114,11 +115,13 @@ class CarRacingFast(cr.CarRacing):
         self._road_xy: _Polygons | None = None
         self._road_poly_ref = None
 
-    def _road_vertices(self) -> _Polygons:
-        # road_poly is rebuilt (a new list) on every reset; cache its vertices per episode.
-        if self._road_poly_ref is not self.road_poly or len(self._road_xy.xy) != len(self.road_poly):
+    def _scene(self) -> _Polygons:
+        """The 400 grass squares, then the road's tiles, in the stock drawing order (world units).
+        road_poly is rebuilt (a new list) on every reset; the vertices are cached per episode."""
+        if self._road_poly_ref is not self.road_poly or len(self._road_xy.xy) != self._N_GRASS + len(self.road_poly):
             self._road_poly_ref = self.road_poly
-            self._road_xy = _Polygons(np.asarray([poly for poly, _ in self.road_poly], np.float64).reshape(-1, 4, 2))
+            road = np.asarray([poly for poly, _ in self.road_poly], np.float64).reshape(-1, 4, 2)
+            self._road_xy = _Polygons(np.concatenate([self._GRASS.xy, road]))
         return self._road_xy
 
     def _drawn(self, polys: _Polygons, zoom: float, translation, angle: float) -> tuple[np.ndarray, np.ndarray]:
@@ -155,22 +158,33 @@ class CarRacingFast(cr.CarRacing):
     @staticmethod
     def _covers_screen(poly: np.ndarray, zoom: float, translation, angle: float, margin: float = 4.0) -> bool:
         """True if the convex polygon [4,2] (world units), once on screen, contains the whole screen
-        with `margin` pixels to spare (so anti-aliased edges stay off screen too)."""
-        pts = rotate_rad(poly, angle)
-        sx = pts[:, 0] * zoom + translation[0]
-        sy = pts[:, 1] * zoom + translation[1]
-        corners = np.array(
-            [
-                [-margin, -margin],
-                [cr.WINDOW_W + margin, -margin],
-                [cr.WINDOW_W + margin, cr.WINDOW_H + margin],
-                [-margin, cr.WINDOW_H + margin],
-            ]
-        )
-        ex, ey = np.roll(sx, -1) - sx, np.roll(sy, -1) - sy
-        # Each screen corner must lie on the inner side of every edge (same sign of the cross product).
-        cross = ex[None, :] * (corners[:, 1:2] - sy[None, :]) - ey[None, :] * (corners[:, 0:1] - sx[None, :])
-        return bool(np.all(cross > 0) or np.all(cross < 0))
+        with `margin` pixels to spare (so anti-aliased edges stay off screen too). Plain floats: a
+        few ulps of the rotation cannot move an edge by the margin."""
+        c, s = math.cos(angle), math.sin(angle)
+        tx, ty = translation
+        pts = [((c * x - s * y) * zoom + tx, (s * x + c * y) * zoom + ty) for x, y in poly.tolist()]
+        corners = [
+            (-margin, -margin),
+            (cr.WINDOW_W + margin, -margin),
+            (cr.WINDOW_W + margin, cr.WINDOW_H + margin),
+            (-margin, cr.WINDOW_H + margin),
+        ]
+        signs = set()
+        for (ax, ay), (bx, by) in zip(pts, pts[1:] + pts[:1]):
+            for px, py in corners:
+                # Each screen corner must lie on the inner side of every edge (one sign of the cross product).
+                cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+                signs.add(cross > 0 if cross != 0 else None)
+        return signs == {True} or signs == {False}
+
+    def _raster(self, screen: np.ndarray, colors: list) -> None:
+        """Draw polygons (float screen coordinates [P,N,2]) in their colours onto self.surf with
+        `raster`, as gfxdraw.aapolygon then gfxdraw.filled_polygon would, one after the other."""
+        rgb = np.trunc(np.asarray(colors, np.float64).reshape(-1, 3)).astype(np.int64)
+        packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+        pixels = pygame.surfarray.pixels2d(self.surf).T
+        raster.draw_polygons(pixels, raster.to_vertices(screen), packed)
+        del pixels  # unlocks the surface
 
     def _render_road(self, zoom, translation, angle):
         b = cr.PLAYFIELD
@@ -181,29 +195,22 @@ class CarRacingFast(cr.CarRacing):
             self.surf.fill(self.bg_color)
         else:
             self.surf.fill((0, 0, 0))  # the stock env draws on a new (black) surface
-            self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
+            if _compiled_raster(self.surf):
+                pts = rotate_rad(np.asarray(field, np.float64), angle)
+                screen = np.stack([pts[:, 0] * zoom + translation[0], pts[:, 1] * zoom + translation[1]], -1)
+                self._raster(screen[None], [self.bg_color])
+            else:
+                self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
 
-        _, grass = self._drawn(self._GRASS, zoom, translation, angle)
-        road = self._road_vertices()
-        if len(road.xy):
-            drawn, screen = self._drawn(road, zoom, translation, angle)
-            road_colors = [self.road_poly[i][1] for i in drawn.tolist()]
-        else:
-            screen, road_colors = np.zeros((0, 4, 2)), []
+        drawn, screen = self._drawn(self._scene(), zoom, translation, angle)
+        colors = [
+            self.grass_color if i < self._N_GRASS else self.road_poly[i - self._N_GRASS][1] for i in drawn.tolist()
+        ]
         if _compiled_raster(self.surf):
             # One compiled call draws every polygon, pixel for pixel as the gfxdraw calls below.
-            colors = np.asarray([self.grass_color] * len(grass) + road_colors, np.float64).reshape(-1, 3)
-            colors = np.trunc(colors).astype(np.int64)
-            packed = (colors[:, 0] << 16) | (colors[:, 1] << 8) | colors[:, 2]
-            polys = raster.to_vertices(np.concatenate([grass, screen]))
-            pixels = pygame.surfarray.pixels2d(self.surf).T
-            raster.draw_polygons(pixels, polys, packed)
-            del pixels  # unlocks the surface
+            self._raster(screen, colors)
             return
-        for poly, color in zip(
-            list(grass.tolist()) + list(screen.tolist()),
-            [self.grass_color] * len(grass) + road_colors,
-        ):
+        for poly, color in zip(screen.tolist(), colors):
             color = [int(c) for c in color]
             poly = [tuple(p) for p in poly]
             gfxdraw.aapolygon(self.surf, poly, color)
