@@ -1,9 +1,13 @@
 #!/usr/bin/env python
 """Bench (issue 17): wall time of one laptop-preset CMA-ES generation in the real CarRacing env,
-through stage 5's own worker pool and numpy agent: today's one-episode-at-a-time runner (K = 1)
-against vector rollouts (each worker steps K episodes in lockstep, one agent call per step), run
-alternately in one process so machine noise hits both alike. Also checks that both give the same
-returns, episode for episode.
+through stage 5's own worker pool and numpy agent, three ways, run alternately in one process so
+machine noise hits all alike:
+- per-episode, as the issue found it: one episode at a time (K = 1), the road drawn by gfxdraw call
+  by call (`fast_carracing.RASTER = False` in those workers);
+- per-episode with today's renderer (the compiled raster, same pixels), K = 1;
+- batched: vector rollouts (each worker steps K episodes in lockstep, one agent call per step) with
+  today's renderer.
+Also checks that all three give the same returns, episode for episode.
 
 A generation is the laptop preset's population x trials episodes (16 x 3, max 1000 steps, patience
 50) on the fast renderer, candidates drawn around a trained controller (so they drive like a mid-run
@@ -12,7 +16,9 @@ shipped pretrained/carracing-laptop (default), or a run's data dir.
 
 Usage: python bench/cmaes_generation.py [--data-dir pretrained/carracing-laptop] [--workers 2]
                                         [--envs-per-worker 8] [--repeats 3] [--stock] [--early]
-The last line: `batched/per-episode generation speed-up: X.XXx` (median of the repeats' ratios).
+The last line: `batched/per-episode generation speed-up: X.XXx`: batched today against per-episode
+as the issue found it (median of the repeats' ratios); the line before splits it into the
+renderer's part and the batching's part.
 """
 
 import argparse
@@ -31,6 +37,14 @@ from worldmodels.io.artifacts import Paths, read_json  # noqa: E402
 from worldmodels.io.seeding import train_seed  # noqa: E402
 from worldmodels.runtime.pool import TaskPool  # noqa: E402
 from worldmodels.runtime.rollout import init_worker, map_episodes  # noqa: E402
+
+
+def init_gfxdraw_worker(*args) -> None:
+    """A worker that draws the road as the issue found it: gfxdraw, one call per polygon."""
+    from worldmodels.envs import fast_carracing
+
+    fast_carracing.RASTER = False
+    init_worker(*args)
 
 
 def generation(pool: TaskPool, tasks: list, k: int) -> tuple[float, list]:
@@ -71,30 +85,39 @@ def main() -> None:
         f"one generation: {cfg.population} candidates x {cfg.trials} trials "
         f"({'around zero, as generation 1' if a.early else 'around the trained controller'}), {a.workers} workers, "
         f"{renderer} renderer; "
-        f"per-episode (K=1) vs batched (K={a.envs_per_worker}), alternately"
+        f"per-episode as filed (K=1, gfxdraw), per-episode (K=1) and batched (K={a.envs_per_worker}), alternately"
     )
     init_args = ("carracing", str(paths.vision), str(paths.memory), inputs, not a.stock)
-    secs: dict[int, list[float]] = {1: [], a.envs_per_worker: []}
-    ratios = []
-    with TaskPool(a.workers, init_worker, init_args) as pool:
-        map_episodes(pool, tasks[: 2 * a.workers], a.envs_per_worker)  # warm the workers: imports, envs
+    k = a.envs_per_worker
+    arms = ("per-episode as filed", "per-episode", "batched")
+    secs: dict[str, list[float]] = {arm: [] for arm in arms}
+    with (
+        TaskPool(a.workers, init_gfxdraw_worker, init_args) as old,
+        TaskPool(a.workers, init_worker, init_args) as pool,
+    ):
+        for p_, k_ in ((old, 1), (pool, k)):
+            map_episodes(p_, tasks[: 2 * a.workers], k_)  # warm the workers: imports, envs, compiled code
         for r in range(a.repeats):
-            (t1, one), (tk, batched) = (generation(pool, tasks, k) for k in (1, a.envs_per_worker))
-            if batched != one:
-                sys.exit("error: the batched runner's returns differ from the per-episode runner's")
-            steps = sum(s for _, s in one)
-            secs[1].append(t1)
-            secs[a.envs_per_worker].append(tk)
-            ratios.append(t1 / tk)
+            runs = {arm: generation(p_, tasks, k_) for arm, (p_, k_) in zip(arms, ((old, 1), (pool, 1), (pool, k)))}
+            returns = [res for _, res in runs.values()]
+            if any(res != returns[0] for res in returns):
+                sys.exit("error: the three runners' returns differ")
+            steps = sum(s for _, s in returns[0])
+            for arm in arms:
+                secs[arm].append(runs[arm][0])
             print(
-                f"repeat {r}: per-episode {t1:6.1f} s, batched {tk:6.1f} s ({steps} env steps: "
-                f"{steps / t1:.0f} vs {steps / tk:.0f} steps/s), same returns"
+                f"repeat {r}: "
+                + ", ".join(f"{arm} {runs[arm][0]:6.1f} s ({steps / runs[arm][0]:.0f} steps/s)" for arm in arms)
+                + f"; {steps} env steps, same returns"
             )
+    med = {arm: statistics.median(secs[arm]) for arm in arms}
+    ratio = statistics.median([f / b for f, b in zip(secs["per-episode as filed"], secs["batched"])])
+    print("median seconds per generation: " + ", ".join(f"{arm} {med[arm]:.1f}" for arm in arms))
     print(
-        f"median seconds per generation: per-episode {statistics.median(secs[1]):.1f}, "
-        f"batched {statistics.median(secs[a.envs_per_worker]):.1f}"
+        f"renderer alone (K=1): {med['per-episode as filed'] / med['per-episode']:.2f}x; "
+        f"batching alone (K={k} vs K=1, today's renderer): {med['per-episode'] / med['batched']:.2f}x"
     )
-    print(f"batched/per-episode generation speed-up: {statistics.median(ratios):.2f}x")
+    print(f"batched/per-episode generation speed-up: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

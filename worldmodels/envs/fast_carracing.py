@@ -25,7 +25,8 @@ from pygame import gfxdraw
 from worldmodels.envs import raster
 
 RASTER = True
-"""Draw the road with the compiled rasterizer (`raster`); False: with gfxdraw, call by call."""
+"""Draw the road with the compiled rasterizer (`raster`); False: with gfxdraw, call by call, as
+before it (the same pixels; bench/cmaes_generation.py measures both)."""
 
 ENV_ID = "worldmodels/CarRacingFast-v3"
 _TWO_PI = 2.0 * math.pi
