@@ -92,3 +92,9 @@ def test_tables_fill_rows_from_their_files_and_name_the_missing(tmp_path):
     assert "| 918 | 1092 ± 556 |" in row
     assert "not measured yet" in next(line for line in text.splitlines() if line.startswith("| 0.1 |"))
     assert results.unbacked_figures(text, tmp_path) == []
+
+
+def test_small_scores_keep_two_decimals():
+    """An Atari game's few points: one decimal would show a standard error of 0.0."""
+    assert results.summary_cells([2.0, 3.0, 2.0, 2.0], None) == "2.25 ± 0.43 | 0.22 | -"
+    assert results.summary_cells([800.0, 900.0], 700.0) == "850.0 ± 50.0 | 35.4 | 100.0%"

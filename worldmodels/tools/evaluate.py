@@ -39,6 +39,7 @@ from worldmodels.io.seeding import seed_range
 from worldmodels.models.loading import agent_fingerprints, load_agent_weights
 from worldmodels.runtime.pool import TaskPool
 from worldmodels.runtime.rollout import close_worker, init_random_worker, init_worker, map_episodes, random_policy_task
+from worldmodels.tools.results import score_decimals
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         command = shlex.join(["python", "-m", "worldmodels.evaluate", *(run.argv or [])])
         write_json(out, {**({"label": a.label} if a.label else {}), **result, **provenance(command)})
         where = f"dream at tau {result['temperature']:g}" if a.where == "dream" else f"{result['renderer']} renderer"
+        d = score_decimals(result["mean"], result["std"])
         print(
-            f"{a.policy} on {run.env} ({where}): {result['mean']:.1f} +- {result['std']:.1f} "
-            f"(standard error {result['standard_error']:.1f}) over {a.episodes} episodes of the "
+            f"{a.policy} on {run.env} ({where}): {result['mean']:.{d}f} +- {result['std']:.{d}f} "
+            f"(standard error {result['standard_error']:.{d}f}) over {a.episodes} episodes of the "
             f"{result['seed_range']} range, seeds {result['seeds'][0]}..{result['seeds'][1]}"
             + (
                 ""

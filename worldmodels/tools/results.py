@@ -61,11 +61,19 @@ def load_results(results_dir: Path = RESULTS) -> list[dict]:
     return rows
 
 
+def score_decimals(mean: float, std: float) -> int:
+    """Decimals to show a score with: 1 (CarRacing's hundreds, Doom's steps), 2 when mean and std
+    are both under 10 (an Atari game's few points, where one decimal would round the standard
+    error to 0.0)."""
+    return 2 if max(abs(mean), std) < 10 else 1
+
+
 def summary_cells(scores, good: float | None) -> str:
     """'mean ± std | standard error | share at `good` or more' of per-episode scores (table cells)."""
     a = np.asarray(scores, np.float64)
     share = f"{np.mean(a >= good):.1%}" if good is not None else "-"
-    return f"{a.mean():.1f} ± {a.std():.1f} | {a.std() / np.sqrt(len(a)):.1f} | {share}"
+    d = score_decimals(a.mean(), a.std())
+    return f"{a.mean():.{d}f} ± {a.std():.{d}f} | {a.std() / np.sqrt(len(a)):.{d}f} | {share}"
 
 
 def _good_score(env: str) -> float | None:
