@@ -65,6 +65,7 @@ def test_model_card_quotes_results_files_of_this_agent_only(tmp_path, capsys):
 
     from worldmodels.tools.evaluate import main as evaluate_main
     from worldmodels.tools.export_pretrained import main as export_main
+    from worldmodels.tools.results import score_decimals
 
     bundle = PRETRAINED / "carracing-laptop"
     mine, other = tmp_path / "mine.json", tmp_path / "other.json"
@@ -77,7 +78,8 @@ def test_model_card_quotes_results_files_of_this_agent_only(tmp_path, capsys):
     row = next(line for line in card.splitlines() if str(mine) in line)
     se = np.std(result["scores"]) / np.sqrt(2)
     assert "development range, seeds 2000000000 .. 2000000001" in row
-    assert f"{result['mean']:.1f} ± {result['std']:.1f} | {se:.1f} | 0.0% |" in row  # 5 steps: none reach 700
+    d = score_decimals(result["mean"], result["std"])  # 5 steps score a few points: two decimals
+    assert f"{result['mean']:.{d}f} ± {result['std']:.{d}f} | {se:.{d}f} | 0.0% |" in row  # none reach 700
 
     result["model"]["controller_fingerprint"] = "0" * 16  # another controller's score
     other.write_text(json.dumps(result))
