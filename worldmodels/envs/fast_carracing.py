@@ -178,39 +178,40 @@ class CarRacingFast(cr.CarRacing):
                 signs.add(cross > 0 if cross != 0 else None)
         return signs == {True} or signs == {False}
 
-    def _raster(self, screen: np.ndarray, colors: list) -> None:
-        """Draw polygons (float screen coordinates [P,N,2]) in their colours onto self.surf with
-        `raster`, as gfxdraw.aapolygon then gfxdraw.filled_polygon would, one after the other."""
+    def _raster(self, screen: np.ndarray, colors: list, background) -> None:
+        """Fill self.surf with `background` (a colour, as Surface.fill takes it), then draw polygons
+        (float screen coordinates [P,N,2]) in their colours with `raster`, as gfxdraw.aapolygon then
+        gfxdraw.filled_polygon would, one after the other."""
         rgb = np.trunc(np.asarray(colors, np.float64).reshape(-1, 3)).astype(np.int64)
         packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+        fill = self.surf.map_rgb(background)  # the colour exactly as Surface.fill maps it
         pixels = pygame.surfarray.pixels2d(self.surf).T
-        raster.draw_polygons(pixels, raster.to_vertices(screen), packed)
+        raster.draw_polygons(pixels, raster.to_vertices(screen.reshape(-1, 4, 2)), packed, fill)
         del pixels  # unlocks the surface
 
     def _render_road(self, zoom, translation, angle):
         b = cr.PLAYFIELD
         field = [(b, b), (b, -b), (-b, -b), (-b, b)]
-        if self._covers_screen(np.asarray(field, np.float64), zoom, translation, angle):
-            # The field polygon covers every pixel (its edges are off screen): a plain fill draws
-            # the same pixels at a quarter of the cost.
-            self.surf.fill(self.bg_color)
-        else:
-            self.surf.fill((0, 0, 0))  # the stock env draws on a new (black) surface
-            if _compiled_raster(self.surf):
-                pts = rotate_rad(np.asarray(field, np.float64), angle)
-                screen = np.stack([pts[:, 0] * zoom + translation[0], pts[:, 1] * zoom + translation[1]], -1)
-                self._raster(screen[None], [self.bg_color])
-            else:
-                self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
-
+        # If the field polygon covers every pixel (its edges off screen), a plain fill in its colour
+        # draws the same pixels; otherwise the stock env draws it on a new (black) surface.
+        covers = self._covers_screen(np.asarray(field, np.float64), zoom, translation, angle)
         drawn, screen = self._drawn(self._scene(), zoom, translation, angle)
         colors = [
             self.grass_color if i < self._N_GRASS else self.road_poly[i - self._N_GRASS][1] for i in drawn.tolist()
         ]
         if _compiled_raster(self.surf):
-            # One compiled call draws every polygon, pixel for pixel as the gfxdraw calls below.
-            self._raster(screen, colors)
+            # One compiled call fills and draws every polygon, pixel for pixel as the calls below.
+            if not covers:
+                pts = rotate_rad(np.asarray(field, np.float64), angle)
+                corners = np.stack([pts[:, 0] * zoom + translation[0], pts[:, 1] * zoom + translation[1]], -1)
+                screen, colors = np.concatenate([corners[None], screen]), [self.bg_color, *colors]
+            self._raster(screen, colors, self.bg_color if covers else (0, 0, 0))
             return
+        if covers:
+            self.surf.fill(self.bg_color)
+        else:
+            self.surf.fill((0, 0, 0))
+            self._draw_colored_polygon(self.surf, field, self.bg_color, zoom, translation, angle, clip=False)
         for poly, color in zip(screen.tolist(), colors):
             color = [int(c) for c in color]
             poly = [tuple(p) for p in poly]

@@ -217,9 +217,13 @@ def _fill(px, vx, vy, color, crossings):
 
 
 @njit(cache=True)
-def draw_polygons(px, polys, colors):
+def draw_polygons(px, polys, colors, background=-1):
     """Draw each polygon (outline, then fill) in order onto px, the surface's pixels [H, W] as
-    uint32 0x00RRGGBB. polys: int64 [P, N, 2] truncated screen coordinates; colors: int64 [P]."""
+    uint32 0x00RRGGBB. polys: int64 [P, N, 2] truncated screen coordinates; colors: int64 [P].
+    background >= 0: first set every pixel to it (what Surface.fill does; done here, the frame
+    stays in the cache for the polygons, which made fill + draw 2-3x faster than a separate fill)."""
+    if background >= 0:
+        px[:, :] = background
     crossings = np.empty(polys.shape[1], np.int64)
     for p in range(polys.shape[0]):
         vx = polys[p, :, 0]
