@@ -54,6 +54,13 @@ def rotate_rad(xy: np.ndarray, angle: float) -> np.ndarray:
     return np.stack([c * x - s * y, s * x + c * y], axis=-1)
 
 
+def to_screen(xy: np.ndarray, zoom: float, translation, angle: float) -> np.ndarray:
+    """World points [...,2] -> screen coordinates, bit for bit the stock env's transform (rotate as
+    Vector2.rotate_rad, then times zoom plus translation)."""
+    pts = rotate_rad(xy, angle)
+    return np.stack([pts[..., 0] * zoom + translation[0], pts[..., 1] * zoom + translation[1]], axis=-1)
+
+
 def _grass_polygons() -> np.ndarray:
     """The 400 grass squares of `_render_road`, in its drawing order: float64 [400,4,2]."""
     g = cr.GRASS_DIM
@@ -71,8 +78,8 @@ class _Polygons:
 
     def __init__(self, xy: np.ndarray):
         self.xy = xy
-        self.centre = xy.mean(axis=1) if len(xy) else np.zeros((0, 2))
-        self.radius = float(np.sqrt(((xy - self.centre[:, None]) ** 2).sum(-1)).max()) if len(xy) else 0.0
+        self.centre = xy.mean(axis=1)
+        self.radius = float(np.sqrt(((xy - self.centre[:, None]) ** 2).sum(-1)).max())
 
 
 _SURFACES: dict[str, pygame.Surface] = {}
@@ -107,23 +114,24 @@ def _surfaces() -> dict[str, pygame.Surface]:
 class CarRacingFast(cr.CarRacing):
     """CarRacing-v3, same constructor, physics, rewards and pixels; a vectorised road renderer."""
 
-    _GRASS = _Polygons(_grass_polygons())
-    _N_GRASS = len(_GRASS.xy)
+    _GRASS = _grass_polygons()
+    _N_GRASS = len(_GRASS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._font = None
-        self._road_xy: _Polygons | None = None
+        self._scene_polys: _Polygons | None = None
         self._road_poly_ref = None
 
     def _scene(self) -> _Polygons:
         """The 400 grass squares, then the road's tiles, in the stock drawing order (world units).
         road_poly is rebuilt (a new list) on every reset; the vertices are cached per episode."""
-        if self._road_poly_ref is not self.road_poly or len(self._road_xy.xy) != self._N_GRASS + len(self.road_poly):
+        n = self._N_GRASS + len(self.road_poly)
+        if self._road_poly_ref is not self.road_poly or len(self._scene_polys.xy) != n:
             self._road_poly_ref = self.road_poly
             road = np.asarray([poly for poly, _ in self.road_poly], np.float64).reshape(-1, 4, 2)
-            self._road_xy = _Polygons(np.concatenate([self._GRASS.xy, road]))
-        return self._road_xy
+            self._scene_polys = _Polygons(np.concatenate([self._GRASS, road]))
+        return self._scene_polys
 
     def _drawn(self, polys: _Polygons, zoom: float, translation, angle: float) -> tuple[np.ndarray, np.ndarray]:
         """Which of the polygons (world units) can change a pixel of the frame, in drawing
@@ -142,9 +150,8 @@ class CarRacingFast(cr.CarRacing):
         reach = math.hypot(cr.WINDOW_W / 2 + m, cr.WINDOW_H * 3 / 4 + m) / zoom + polys.radius + 1.0
         car = np.array(tuple(self.car.hull.position), np.float64)
         near = np.flatnonzero(((polys.centre - car) ** 2).sum(axis=1) <= reach * reach)
-        pts = rotate_rad(polys.xy[near], angle)
-        sx = pts[..., 0] * zoom + translation[0]
-        sy = pts[..., 1] * zoom + translation[1]
+        screen = to_screen(polys.xy[near], zoom, translation, angle)
+        sx, sy = screen[..., 0], screen[..., 1]
         inside = ((-m <= sx) & (sx <= cr.WINDOW_W + m) & (-m <= sy) & (sy <= cr.WINDOW_H + m)).any(axis=1)
         slack = 3  # pixels: an edge's anti-aliasing and the float -> int conversion of the vertices
         draws = (
@@ -154,7 +161,7 @@ class CarRacingFast(cr.CarRacing):
             & (sy.min(axis=1) <= cr.WINDOW_H + slack)
         )
         keep = inside & draws
-        return near[keep], np.stack([sx[keep], sy[keep]], axis=-1)
+        return near[keep], screen[keep]
 
     @staticmethod
     def _covers_screen(poly: np.ndarray, zoom: float, translation, angle: float, margin: float = 4.0) -> bool:
@@ -202,8 +209,7 @@ class CarRacingFast(cr.CarRacing):
         if _compiled_raster(self.surf):
             # One compiled call fills and draws every polygon, pixel for pixel as the calls below.
             if not covers:
-                pts = rotate_rad(np.asarray(field, np.float64), angle)
-                corners = np.stack([pts[:, 0] * zoom + translation[0], pts[:, 1] * zoom + translation[1]], -1)
+                corners = to_screen(np.asarray(field, np.float64), zoom, translation, angle)
                 screen, colors = np.concatenate([corners[None], screen]), [self.bg_color, *colors]
             self._raster(screen, colors, self.bg_color if covers else (0, 0, 0))
             return
