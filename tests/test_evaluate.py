@@ -97,3 +97,42 @@ def test_a_result_names_its_seed_range_and_standard_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([*args, "--data-dir", str(tmp_path), "--seed-offset", str(FINAL_SEED_BASE - 1)])
     assert e.value.code == 2 and "straddle" in capsys.readouterr().err
+
+
+def test_revalidate_rechooses_from_the_checks_stage5_recorded(run_copy, tmp_path, capsys):
+    """Stage 5 keeps every checked candidate with its per-track validation scores; revalidate picks,
+    on all of them, exactly what stage 5 kept, and on fewer tracks the best mean over those tracks,
+    written as a controller that evaluate loads."""
+    import shutil
+
+    from worldmodels.config import Run, make_stage_config
+    from worldmodels.experiments import revalidate
+    from worldmodels.models.loading import load_controller
+    from worldmodels.runtime.evolution import load_state
+    from worldmodels.stages.train_controller import train_controller
+
+    assert revalidate.main(["--data-dir", str(run_copy)]) == 1  # the fixture's run validated nothing
+    assert "no validation checks" in capsys.readouterr().err
+    shutil.rmtree(run_copy / "controller")
+    overrides = {"generations": 3, "eval_every": 1, "val_episodes": 3, "eval_episodes": 1}
+    overrides.update(max_steps=15, eval_max_steps=15, population=4, trials=1)
+    cfg = make_stage_config("controller", "carracing", "tiny", overrides)
+    train_controller(Run("carracing", "tiny", run_copy, 0, 1), cfg)
+    state = load_state(run_copy / "controller" / "es_state.pkl")
+    checks = state["checks"]
+    assert [(c["generation"], c["name"]) for c in checks] == [(g, n) for g in (1, 2, 3) for n in ("best", "mean")]
+    assert all(len(c["scores"]) == 3 for c in checks)
+    kept = checks[revalidate.choose(checks, 3)]
+    np.testing.assert_array_equal(kept["params"], state["val_params"])
+    assert np.mean(kept["scores"]) == state["val_score"]
+    one = revalidate.choose(checks, 1)
+    assert checks[one]["scores"][0] == max(c["scores"][0] for c in checks)
+    with pytest.raises(revalidate.StageError, match="between 1 and the 3"):
+        revalidate.choose(checks, 4)
+
+    assert revalidate.main(["--data-dir", str(run_copy), "--tracks", "1", "--write", "controller_val1"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("(kept)") == 2 and "mean, first 1" in table and "mean, first 3" in table
+    cfg, params = load_controller(run_copy, "carracing", "controller_val1")
+    np.testing.assert_array_equal(params, np.asarray(checks[one]["params"], np.float32))
+    assert cfg["generation"] == checks[one]["generation"] and "first 1 tracks" in cfg["selected_by"]

@@ -24,6 +24,7 @@ COMMANDS = {
     "compare-vision": ("worldmodels.experiments.compare_vision", "experiment: VAE vs VAE-GAN on one run's data"),
     "diagnose-dream": ("worldmodels.experiments.diagnose_dream", "experiment: constant policies, dream vs game"),
     "toy-vaegan": ("worldmodels.experiments.toy_vaegan", "experiment: the VAE-GAN idea on a 2-D toy"),
+    "revalidate": ("worldmodels.experiments.revalidate", "experiment: what fewer validation tracks would have kept"),
 }
 
 

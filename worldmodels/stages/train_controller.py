@@ -100,10 +100,14 @@ class _Search:
         return self.real_scores([params] * n, seeds, self.cfg.eval_max_steps, 0, desc)
 
     def validate(self, state: dict) -> None:
-        """Score this generation's best and the CMA-ES mean on validation episodes; keep the better."""
+        """Score this generation's best and the CMA-ES mean on validation episodes; keep the better.
+        Every checked candidate stays in the state with its per-track scores (state["checks"]), so
+        `python -m worldmodels.experiments.revalidate` can tell what fewer tracks would have chosen."""
         row = state["history"][-1]
         for name, params in (("best", state["gen_best_params"]), ("mean", state["mean_params"])):
             scores = self.held_out(np.asarray(params, np.float32), self.cfg.val_episodes, VALIDATION_OFFSET, None)
+            check = {"generation": state["generation"], "name": name, "params": np.asarray(params)}
+            state.setdefault("checks", []).append({**check, "scores": scores.tolist()})
             row[f"val_{name}"] = float(scores.mean())
             if scores.mean() > state.get("val_score", -np.inf):
                 state["val_score"], state["val_params"] = float(scores.mean()), np.asarray(params)

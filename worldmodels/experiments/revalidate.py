@@ -1,0 +1,107 @@
+"""What would stage 5 have kept with fewer validation tracks? Re-choose from the same search.
+
+Example:  python -m worldmodels.experiments.revalidate --data-dir data/carracing-t4v24 --tracks 8 --write val8
+Reads:    <data-dir>/controller/es_state.pkl (every checked candidate and its per-track validation scores)
+Writes:   with --write NAME, <data-dir>/NAME/best.npz and config.json: the controller the first --tracks
+          validation tracks choose, for `python -m worldmodels.evaluate --name NAME`
+
+Stage 5 scores each check's generation-best and CMA-ES mean on --val-episodes validation tracks and
+keeps the best. The validation seeds are the same first tracks whatever their number, so the choice
+that a run with fewer tracks would have made is the candidate with the best mean over the first
+--tracks of them: one search measures the validation lever, without the noise of a second search.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.io.artifacts import StageError
+
+
+def load_checks(state_path: Path) -> list[dict]:
+    """The checked candidates of a search: [{"generation", "name", "params", "scores"}]."""
+    from worldmodels.runtime.evolution import load_state
+
+    state = load_state(state_path)
+    if state is None:
+        raise StageError(f"{state_path} does not exist; run stage 5 (05_train_controller.py) first")
+    if not state.get("checks"):
+        raise StageError(
+            f"{state_path} holds no validation checks with per-track scores (made before they were "
+            "recorded, or with --eval-every 0); rerun stage 5 in a new --data-dir to record them"
+        )
+    return state["checks"]
+
+
+def choose(checks: list[dict], tracks: int) -> int:
+    """Index of the check the first `tracks` validation tracks keep (the earliest of equal means, as
+    stage 5 keeps the first it meets)."""
+    n = min(len(c["scores"]) for c in checks)
+    if not 0 < tracks <= n:
+        raise StageError(f"--tracks must be between 1 and the {n} validation tracks the run scored, got {tracks}")
+    return int(np.argmax([np.mean(c["scores"][:tracks]) for c in checks]))
+
+
+def write_controller(data_dir: Path, source: str, name: str, check: dict, tracks: int) -> Path:
+    """<data-dir>/<name>/ as a controller directory holding `check`'s parameters."""
+    from worldmodels.io.artifacts import atomic_path, controller_fingerprint, read_json, write_json
+
+    if name == source:
+        raise StageError(f"--write {name} would overwrite the run's own controller; pick another name")
+    params = np.asarray(check["params"], np.float32)
+    config = read_json(data_dir / source / "config.json", "controller")
+    out = data_dir / name
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "best.npz") as tmp:
+        np.savez(tmp, params=params, mean=params)
+    selected = f"validation on the first {tracks} tracks: generation {check['generation']} {check['name']}"
+    fingerprint = controller_fingerprint(params)
+    write_json(
+        out / "config.json",
+        {**config, "generation": check["generation"], "selected_by": selected, "fingerprint": fingerprint},
+    )
+    return out
+
+
+def build_parser():
+    from worldmodels.cli import build_parser as build_cli_parser
+
+    def extra(p):
+        p.add_argument("--tracks", type=int, nargs="+", default=[8], help="validation track counts to compare")
+        p.add_argument("--name", default="controller", help="the controller directory whose search to read")
+        p.add_argument("--write", default="", help="write the first --tracks count's choice as this controller")
+
+    return build_cli_parser(
+        __doc__, run_flags=("env", "preset", "data_dir"), extra=extra, prog="worldmodels revalidate"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worldmodels.cli import parse_tool, report_errors
+
+    p = build_parser()
+    run, a = parse_tool(p, argv)
+
+    def body():
+        checks = load_checks(run.data_dir / a.name / "es_state.pkl")
+        n = min(len(c["scores"]) for c in checks)
+        counts = sorted({*a.tracks, n})
+        picks = {k: choose(checks, k) for k in counts}
+        print("| generation | candidate | " + " | ".join(f"mean, first {k}" for k in counts) + " |")
+        print("|---|---|" + "---|" * len(counts))
+        for i, c in enumerate(checks):
+            cells = [f"{np.mean(c['scores'][:k]):.1f}{' (kept)' if picks[k] == i else ''}" for k in counts]
+            print(f"| {c['generation']} | {c['name']} | " + " | ".join(cells) + " |")
+        if a.write:
+            out = write_controller(run.data_dir, a.name, a.write, checks[picks[a.tracks[0]]], a.tracks[0])
+            evaluate = f"python -m worldmodels.evaluate --data-dir {run.data_dir} --name {a.write}"
+            print(f"wrote {out}: score it with {evaluate}")
+
+    return report_errors(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
