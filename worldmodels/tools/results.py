@@ -123,6 +123,12 @@ TABLE1 = [
         None,
         "--data-dir data/carracing-dream",
     ),
+    (
+        "full World Model with a VAE-GAN as V (the laptop preset's V, M and C budgets; docs/vaegan.md)",
+        "carracing-laptop-vaegan-final-4e9-100.json",
+        None,
+        "--data-dir data/carracing-vaegan-l",
+    ),
 ]
 """The paper's Table 1 (CarRacing), laptop preset, final range. The paper's V + hidden layer row has
 no counterpart here (the controller is linear)."""
