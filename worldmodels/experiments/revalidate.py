@@ -36,13 +36,23 @@ def load_checks(state_path: Path) -> list[dict]:
     return state["checks"]
 
 
+def scored_tracks(checks: list[dict]) -> int:
+    """How many validation tracks every check was scored on."""
+    return min(len(c["scores"]) for c in checks)
+
+
+def means(checks: list[dict], tracks: int) -> np.ndarray:
+    """Each check's mean over the first `tracks` validation tracks."""
+    n = scored_tracks(checks)
+    if not 0 < tracks <= n:
+        raise StageError(f"--tracks must be between 1 and the {n} validation tracks the run scored, got {tracks}")
+    return np.array([np.mean(c["scores"][:tracks]) for c in checks])
+
+
 def choose(checks: list[dict], tracks: int) -> int:
     """Index of the check the first `tracks` validation tracks keep (the earliest of equal means, as
     stage 5 keeps the first it meets)."""
-    n = min(len(c["scores"]) for c in checks)
-    if not 0 < tracks <= n:
-        raise StageError(f"--tracks must be between 1 and the {n} validation tracks the run scored, got {tracks}")
-    return int(np.argmax([np.mean(c["scores"][:tracks]) for c in checks]))
+    return int(np.argmax(means(checks, tracks)))
 
 
 def write_controller(data_dir: Path, source: str, name: str, check: dict, tracks: int) -> Path:
@@ -87,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def body():
         checks = load_checks(run.data_dir / a.name / "es_state.pkl")
-        n = min(len(c["scores"]) for c in checks)
-        counts = sorted({*a.tracks, n})
-        picks = {k: choose(checks, k) for k in counts}
+        counts = sorted({*a.tracks, scored_tracks(checks)})
+        table = {k: means(checks, k) for k in counts}
+        picks = {k: int(np.argmax(table[k])) for k in counts}
         print("| generation | candidate | " + " | ".join(f"mean, first {k}" for k in counts) + " |")
         print("|---|---|" + "---|" * len(counts))
         for i, c in enumerate(checks):
-            cells = [f"{np.mean(c['scores'][:k]):.1f}{' (kept)' if picks[k] == i else ''}" for k in counts]
+            cells = [f"{table[k][i]:.1f}{' (kept)' if picks[k] == i else ''}" for k in counts]
             print(f"| {c['generation']} | {c['name']} | " + " | ".join(cells) + " |")
         if a.write:
             out = write_controller(run.data_dir, a.name, a.write, checks[picks[a.tracks[0]]], a.tracks[0])
