@@ -98,3 +98,34 @@ def test_small_scores_keep_two_decimals():
     """An Atari game's few points: one decimal would show a standard error of 0.0."""
     assert results.summary_cells([2.0, 3.0, 2.0, 2.0], None) == "2.25 ± 0.43 | 0.22 | -"
     assert results.summary_cells([800.0, 900.0], 700.0) == "850.0 ± 50.0 | 35.4 | 100.0%"
+
+
+def test_paired_compares_two_results_on_the_episodes_they_share(tmp_path, capsys):
+    """--paired A B: B - A per shared seed (A's seeds 10..13, B's 12..15: seeds 12 and 13 shared)."""
+    a = {"env": "doom", "policy": "agent", "seeds": [10, 13], "scores": [1.0, 2.0, 300.0, 500.0]}
+    b = {"env": "doom", "policy": "agent", "seeds": [12, 15], "scores": [310.0, 700.0, 9.0, 9.0]}
+    for name, r in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(r))
+    p = results.paired({**a, "file": "a"}, {**b, "file": "b"})
+    assert p["episodes"] == 2 and p["seeds"] == [12, 13]
+    assert (p["mean_a"], p["mean_b"], p["difference"]) == (400.0, 505.0, 105.0)
+    assert p["std"] == pytest.approx(95.0) and p["standard_error"] == pytest.approx(95.0 / np.sqrt(2))
+    assert (p["b_higher"], p["b_lower"]) == (2, 0)
+    assert results.main(["--paired", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert "B - A: +105.0 ± 95.0 (standard error 67.2); B higher on 2, lower on 0" in capsys.readouterr().out
+
+
+def test_paired_refuses_results_that_cannot_be_compared(tmp_path, capsys):
+    base = {"env": "doom", "policy": "agent", "seeds": [10, 11], "scores": [1.0, 2.0]}
+    cases = {
+        "other-seeds": ({**base, "seeds": [20, 21]}, "share no seed"),
+        "other-env": ({**base, "env": "carracing"}, "differ in env"),
+        "dream": ({**base, "where": "dream"}, "differ in where"),
+    }
+    (tmp_path / "a.json").write_text(json.dumps(base))
+    for name, (r, message) in cases.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(r))
+        assert results.main(["--paired", str(tmp_path / "a.json"), str(tmp_path / f"{name}.json")]) == 1
+        assert message in capsys.readouterr().err
+    assert results.main(["--paired", str(tmp_path / "a.json"), str(tmp_path / "missing.json")]) == 1
+    assert "missing.json does not exist" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 Example:  python -m worldmodels.results            (rewrite docs/results.md)
           python -m worldmodels.results --check    (exit 1 when docs/results.md is not what it would write)
+          python -m worldmodels.results --paired results/A.json results/B.json   (B - A on their shared seeds)
 
 Each results/*.json is a result of `python -m worldmodels.evaluate --out results/NAME.json` (add
 `--label TEXT` to name it here): the policy and the weights it scored (their fingerprints), the
@@ -12,6 +13,11 @@ the machine. A figure in the README or a model card names the file it comes from
 docs/results.md opens with the paper's two tables at laptop scale (`TABLE1`, `TABLE2`: which file
 fills each row, the paper's value beside it); a row whose file is not there yet says so and gives
 the command that makes it.
+
+`--paired A B` compares two results on the episodes (seeds) they share: B's score minus A's, per
+episode, then the mean difference and its standard error. Where a hard episode is hard for both
+agents, the paired standard error is smaller than the two means' own ones suggest; where it is not
+(CarRacing's chaotic tracks), it says so by being larger. A lever is judged by this figure.
 """
 
 from __future__ import annotations
@@ -312,17 +318,83 @@ def unbacked_figures(text: str, results_dir: Path = RESULTS) -> list[str]:
     return problems
 
 
+def episode_scores(r: dict) -> dict[int, float]:
+    """{env seed: score} of a result (its seeds are first .. last, one score each, in order)."""
+    first, last = r["seeds"]
+    if last - first + 1 != len(r["scores"]):
+        raise StageError(f"{r.get('file', 'result')}: seeds {first}..{last} but {len(r['scores'])} scores")
+    return {first + i: float(s) for i, s in enumerate(r["scores"])}
+
+
+def paired(a: dict, b: dict) -> dict:
+    """B minus A on the seeds both results scored (same env, same place: real or dream): episodes,
+    mean difference, its std and standard error, how often B scored higher, lower or the same, and
+    both means on those seeds. StageError when they share no seed or differ in env or place."""
+    for key in ("env", "where"):
+        if a.get(key, "real") != b.get(key, "real"):
+            raise StageError(f"{a['file']} and {b['file']} differ in {key}: {a.get(key)} vs {b.get(key)}")
+    sa, sb = episode_scores(a), episode_scores(b)
+    seeds = sorted(set(sa) & set(sb))
+    if not seeds:
+        raise StageError(f"{a['file']} and {b['file']} share no seed; score both with the same --seed-offset")
+    xa, xb = np.array([sa[s] for s in seeds]), np.array([sb[s] for s in seeds])
+    d = xb - xa
+    return {
+        "episodes": len(seeds),
+        "seeds": [seeds[0], seeds[-1]],
+        "mean_a": float(xa.mean()),
+        "mean_b": float(xb.mean()),
+        "difference": float(d.mean()),
+        "std": float(d.std()),
+        "standard_error": float(d.std() / np.sqrt(len(d))),
+        "b_higher": int(np.sum(d > 0)),
+        "b_lower": int(np.sum(d < 0)),
+    }
+
+
+def paired_text(a: dict, b: dict) -> str:
+    """What `--paired A B` prints."""
+    p = paired(a, b)
+    dec = score_decimals(p["mean_a"], abs(p["difference"]))
+    return (
+        f"A: {a['file']} ({_what(a)})\nB: {b['file']} ({_what(b)})\n"
+        f"{p['episodes']} shared episodes (seeds {p['seeds'][0]}..{p['seeds'][1]}): "
+        f"A {p['mean_a']:.{dec}f}, B {p['mean_b']:.{dec}f}\n"
+        f"B - A: {p['difference']:+.{dec}f} ± {p['std']:.{dec}f} (standard error {p['standard_error']:.{dec}f}); "
+        f"B higher on {p['b_higher']}, lower on {p['b_lower']}, equal on {p['episodes'] - p['b_higher'] - p['b_lower']}"
+    )
+
+
+def _named_result(path: str) -> dict:
+    p = Path(path)
+    rel = p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p
+    return {**read_result(p), "file": str(rel)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from worldmodels.cli import build_parser as build_cli_parser
 
     def extra(p):
         p.add_argument("--check", action="store_true", help="exit 1 if docs/results.md is stale; write nothing")
+        p.add_argument(
+            "--paired",
+            nargs=2,
+            metavar=("A", "B"),
+            help="print B's score minus A's on the episodes both results files scored; write nothing",
+        )
 
     return build_cli_parser(__doc__, run_flags=(), extra=extra, prog="worldmodels results")
 
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    if a.paired:
+        try:
+            print(paired_text(*(_named_result(f) for f in a.paired)))
+        except StageError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     rows = load_results()
     text = render(rows)
     if a.check:
