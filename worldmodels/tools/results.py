@@ -53,6 +53,12 @@ def read_result(path: Path) -> dict:
     return r
 
 
+def _shown_path(path: Path) -> str:
+    """A results file's path as tables and messages show it: from the repository root when inside it."""
+    path = Path(path)
+    return str(path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path)
+
+
 def load_results(results_dir: Path = RESULTS) -> list[dict]:
     """Every results file, with "file" (its path from the repository root) added; a file that is not a
     result is an error naming it."""
@@ -62,8 +68,7 @@ def load_results(results_dir: Path = RESULTS) -> list[dict]:
             r = read_result(path)
         except StageError as e:
             raise SystemExit(str(e)) from e
-        rel = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
-        rows.append({**r, "file": str(rel)})
+        rows.append({**r, "file": _shown_path(path)})
     return rows
 
 
@@ -366,9 +371,7 @@ def paired_text(a: dict, b: dict) -> str:
 
 
 def _named_result(path: str) -> dict:
-    p = Path(path)
-    rel = p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p
-    return {**read_result(p), "file": str(rel)}
+    return {**read_result(Path(path)), "file": _shown_path(path)}
 
 
 def build_parser() -> argparse.ArgumentParser:
