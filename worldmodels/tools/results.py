@@ -335,9 +335,10 @@ def paired(a: dict, b: dict) -> dict:
     """B minus A on the seeds both results scored (same env, same place: real or dream): episodes,
     mean difference, its std and standard error, how often B scored higher, lower or the same, and
     both means on those seeds. StageError when they share no seed or differ in env or place."""
-    for key in ("env", "where"):
-        if a.get(key, "real") != b.get(key, "real"):
-            raise StageError(f"{a['file']} and {b['file']} differ in {key}: {a.get(key)} vs {b.get(key)}")
+    for key, default in (("env", None), ("where", "real")):
+        va, vb = a.get(key, default), b.get(key, default)
+        if va != vb:
+            raise StageError(f"{a['file']} and {b['file']} differ in {key}: {va} vs {vb}")
     sa, sb = episode_scores(a), episode_scores(b)
     seeds = sorted(set(sa) & set(sb))
     if not seeds:
@@ -392,12 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     if a.paired:
-        try:
-            print(paired_text(*(_named_result(f) for f in a.paired)))
-        except StageError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        return 0
+        from worldmodels.cli import report_errors
+
+        return report_errors(lambda: print(paired_text(*(_named_result(f) for f in a.paired))))
     rows = load_results()
     text = render(rows)
     if a.check:
