@@ -145,3 +145,22 @@ def test_two_rounds_collect_with_the_controller_and_resume(scripts, tmp_path):
     assert f"--data-dir {out}" in card
     for f in ("vision/encoder.npz", "vision/decoder.npz", "memory/rnn.npz", "controller/best.npz"):
         assert (out / f).exists(), f
+
+
+def test_round_flags_override_the_preset_budgets(tmp_path):
+    from worldmodels.cli import parse_tool
+    from worldmodels.config import make_stage_config
+    from worldmodels.tools.iterate import build_parser, main, round_configs
+
+    def configs(*flags):
+        run, a = parse_tool(build_parser(), ["--preset", "laptop", "--data-dir", str(tmp_path), *flags])
+        return round_configs(run, a, tmp_path / "rounds", 1)
+
+    preset = make_stage_config("memory", "doom", "laptop").steps
+    assert configs()["memory"].steps == preset
+    cfgs = configs("--memory-steps", str(preset + 3000), "--generations", "7")
+    assert cfgs["memory"].steps == preset + 3000 and cfgs["controller"].generations == 7
+    assert cfgs["collect"].policy == "controller"  # round 1 collects with round 0's C
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(tmp_path), "--memory-steps", "-1"])
+    assert e.value.code == 2

@@ -106,11 +106,14 @@ def round_configs(run: Run, a, root: Path, k: int) -> dict:
     controller = replace(controller, train_in=a.train_in or controller.train_in, curiosity=a.curiosity)
     if a.generations:
         controller = replace(controller, generations=a.generations)
+    memory = replace(make_stage_config("memory", run.env, run.preset), predict_action=a.predict_action)
+    if a.memory_steps:
+        memory = replace(memory, steps=a.memory_steps)
     return {
         "collect": collect,
         "vision": make_stage_config("vision", run.env, run.preset),
         "encode": make_stage_config("encode", run.env, run.preset),
-        "memory": replace(make_stage_config("memory", run.env, run.preset), predict_action=a.predict_action),
+        "memory": memory,
         "controller": controller,
     }
 
@@ -239,6 +242,9 @@ def build_parser():
         p.add_argument("--predict-action", action="store_true", help="M also predicts the next action")
         p.add_argument("--train-in", choices=("real", "dream"), default=None, help="where C trains (default: preset)")
         p.add_argument("--generations", type=int, default=0, help="CMA-ES generations per round (0: the preset's)")
+        p.add_argument(
+            "--memory-steps", type=int, default=0, help="M's training steps per round (0: the preset's)"
+        )
         p.add_argument("--retrain-vision", action="store_true", help="retrain V every round on all data so far")
 
     return build_cli_parser(__doc__, env_default="doom", extra=extra, prog="worldmodels iterate")
@@ -253,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     require(p, "--curiosity", a.curiosity, ">= 0")
     if a.generations:
         require(p, "--generations", a.generations, "positive")
+    require(p, "--memory-steps", a.memory_steps, ">= 0")
     root = run.data_dir / "rounds"
     rows = []
 
