@@ -43,6 +43,22 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
             pickle.dump(state, fh)
 
 
+def _draw_from_global_rng(es) -> None:
+    """Point an unpickled search's sampler back at numpy's global RNG.
+
+    cma samples through the bound method `np.random.randn` it keeps in `es.opts["randn"]` and its
+    sampler, and draws some numbers from `np.random` directly. Pickling that bound method copies the
+    global RandomState, so an unpickled search sampled from a private copy while its other draws came
+    from the global RNG: with 867 parameters a resumed search left the uninterrupted one two
+    generations after the resume. The checkpoint restores the global RNG; the sampler must use it."""
+    holders = [es.opts] + ([vars(es.sm)] if hasattr(es, "sm") else [])
+    for holder in holders:
+        randn = holder.get("randn")
+        owner = getattr(randn, "__self__", None)
+        if getattr(randn, "__name__", "") == "randn" and isinstance(owner, np.random.RandomState):
+            holder["randn"] = np.random.randn
+
+
 def initial_state(
     n_params: int, population: int, sigma0: float, seed: int, state_path: Path, settings: dict[str, Any]
 ) -> dict[str, Any]:
@@ -57,6 +73,7 @@ def initial_state(
                 f"or delete {state_path.parent} to start over"
             )
         np.random.set_state(state["np_random_state"])
+        _draw_from_global_rng(state["es"])
         log.info("resuming CMA-ES at generation %d", state["generation"])
         return state
     # cma treats seed 0 as "use the time": shift to keep every seed deterministic.
@@ -96,7 +113,6 @@ def step_generation(state: dict[str, Any], evaluate: Callable[[list[np.ndarray],
     state["history"].append(row)
     state["generation"] = gen + 1
     state["wall_s"] += row["seconds"]
-    state["np_random_state"] = np.random.get_state()
     state["mean_params"] = np.asarray(es.mean)
     return row
 
@@ -123,6 +139,7 @@ def run_cmaes(
         row = step_generation(state, evaluate)
         if on_generation is not None:
             on_generation(state)
+        state["np_random_state"] = np.random.get_state()  # after every draw of this generation
         save_state(state_path, state)
         bar.update()
         bar.set_postfix(mean=f"{row['reward_mean']:.1f}", best=f"{state['best_reward']:.1f}")
