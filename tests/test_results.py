@@ -77,7 +77,8 @@ def test_tables_fill_rows_from_their_files_and_name_the_missing(tmp_path):
     whose file is not there yet says so and names the command that makes it."""
     scores = list(np.linspace(600.0, 900.0, 100))
     full = {"env": "carracing", "policy": "agent", "seeds": [4000000000, 4000000099], "scores": scores}
-    (tmp_path / "carracing-laptop-final-4e9-200.json").write_text(json.dumps(full))
+    full_file = next(f for row, f, *_ in results.TABLE1 if row.startswith("full World Model (C on [z h])"))
+    (tmp_path / full_file).write_text(json.dumps(full))
     dream, real = results.table2_files(1.15)
     doom = {"env": "doom", "policy": "agent", "seeds": [4000000000, 4000000001]}
     (tmp_path / dream).write_text(json.dumps({**doom, "scores": [2100.0, 1900.0]}))

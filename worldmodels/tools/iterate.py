@@ -242,9 +242,7 @@ def build_parser():
         p.add_argument("--predict-action", action="store_true", help="M also predicts the next action")
         p.add_argument("--train-in", choices=("real", "dream"), default=None, help="where C trains (default: preset)")
         p.add_argument("--generations", type=int, default=0, help="CMA-ES generations per round (0: the preset's)")
-        p.add_argument(
-            "--memory-steps", type=int, default=0, help="M's training steps per round (0: the preset's)"
-        )
+        p.add_argument("--memory-steps", type=int, default=0, help="M's training steps per round (0: the preset's)")
         p.add_argument("--retrain-vision", action="store_true", help="retrain V every round on all data so far")
 
     return build_cli_parser(__doc__, env_default="doom", extra=extra, prog="worldmodels iterate")

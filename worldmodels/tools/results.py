@@ -124,7 +124,7 @@ TABLE1 = [
     ("V + hidden layer (C on z, 40 hidden units)", None, _T1["V + hidden layer"], None),
     (
         "full World Model (C on [z h]): `pretrained/carracing-laptop`",
-        "carracing-laptop-final-4e9-200.json",
+        "carracing-laptop-t120-final-4e9-200.json",
         _T1["full world model"],
         "--data-dir pretrained/carracing-laptop --episodes 200",
     ),
