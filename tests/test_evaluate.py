@@ -27,8 +27,10 @@ def test_evaluate_plays_exactly_the_seeds_asked(tmp_path, capsys):
     r1, r2 = json.loads(out1.read_text()), json.loads(out2.read_text())
     assert r1["seeds"] == [2000000005, 2000000006] and r1["renderer"] == "fast"
     init_random_worker("carracing", True)
-    direct = [random_policy_task((s, 30))[0] for s in (2000000005, 2000000006)]
+    plays = [random_policy_task((s, 30)) for s in (2000000005, 2000000006)]
+    direct = [score for score, _ in plays]
     assert r1["scores"] == direct == r2["scores"]
+    assert r1["steps"] == [steps for _, steps in plays] == r2["steps"] == [30, 30]  # each episode's length
     assert direct[0] != direct[1]  # two tracks, not one seed twice
     assert r1["mean"] == np.mean(direct)
     assert "random on carracing (fast renderer)" in capsys.readouterr().out

@@ -106,6 +106,9 @@ def evaluate(
         "good_score": good,
         "share_good": None if good is None else float(np.mean(scores >= good)),
         "scores": scores.tolist(),
+        # Steps per episode in the real env (a CarRacing lap finished within max_steps ends early);
+        # the dream's scores are its steps already.
+        "steps": None if where == "dream" else [int(n) for _, n in results],
         "wall_s": time.time() - t0,
     }
 
