@@ -28,6 +28,26 @@ def test_shipped_models_are_complete_and_under_50_mb():
     assert sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file()) < 50e6
 
 
+def test_model_cards_check_commands_name_their_own_bundle():
+    """Each card's "check it yourself" command points at its own folder, as typed from the repository
+    root on a fresh clone (not the path it was exported to on some machine)."""
+    import re
+
+    for card in PRETRAINED.glob("*/MODEL_CARD.md"):
+        dirs = re.findall(r"worldmodels\.evaluate .*--data-dir (\S+)", card.read_text())
+        assert dirs, card
+        assert set(dirs) == {f"pretrained/{card.parent.name}"}, (card, dirs)
+
+
+def test_card_paths_are_shown_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from worldmodels.tools.export_pretrained import _shown
+
+    monkeypatch.chdir(tmp_path)
+    assert _shown(tmp_path / "pretrained" / "x") == "pretrained/x"
+    assert _shown(Path("pretrained/x")) == "pretrained/x"
+    assert _shown(Path("/elsewhere/x")) == "/elsewhere/x"
+
+
 @pytest.mark.slow  # plays full episodes in worker processes (and the ViZDoom engine)
 @pytest.mark.parametrize("bundle, env, fast", [("carracing-laptop", "carracing", True), ("doom-laptop", "doom", False)])
 def test_shipped_agents_reproduce_their_recorded_scores(bundle, env, fast):

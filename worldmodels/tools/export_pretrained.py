@@ -190,7 +190,7 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
         "--fast-env; the final range, `--seed-range final`, is kept for scoring an agent about to ship, once):",
         "",
         "```bash",
-        f"python -m worldmodels.evaluate --env {env} --data-dir {out} --episodes 100 --seed-offset 3000000000",
+        f"python -m worldmodels.evaluate --env {env} --data-dir {_shown(out)} --episodes 100 --seed-offset 3000000000",
         "```",
         "",
         "Learning curve: `controller/generations.csv` and `controller/cmaes.png`.",
@@ -240,3 +240,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _shown(path: Path) -> str:
+    """`path` as the card's reader types it from the repository root: relative to the working
+    directory when inside it (an absolute --out would otherwise print this machine's path)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
