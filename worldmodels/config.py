@@ -153,6 +153,13 @@ class ControllerConfig:
         "dropout rate on M's LSTM output before its heads in the dream, a fresh mask every step of every episode: "
         "each candidate meets many slightly different dreams (Dropout's Dream Land); 0: none",
     )
+    searches: int = _f(
+        1,
+        "independent CMA-ES searches (seeds SEED*N .. SEED*N+N-1, each in controller/search-I/); the one whose "
+        "chosen controller scores best on --select-episodes held-out episodes where C trains (the dream or the "
+        "real env) is kept; 1: a single search in controller/",
+    )
+    select_episodes: int = _f(200, "held-out episodes per search that choose among --searches (more than one)")
 
 
 STAGE_CONFIGS: dict[str, type] = {

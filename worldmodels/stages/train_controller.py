@@ -9,7 +9,7 @@ generations.csv, tensorboard/, cmaes.png, eval.json.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +42,14 @@ log = logging.getLogger(__name__)
 VALIDATION_OFFSET = 10**6
 """Validation tracks (for choosing the controller) start at this offset among the held-out seeds;
 the final score uses offsets 0..N-1, so choosing and scoring never share a track."""
+SELECTION_OFFSET = 2 * 10**6
+"""Episodes that choose among several searches (--searches) start here: neither validation's nor the
+final score's."""
 
 
-def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_params: int) -> dict:
+def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_params: int, dream=None) -> dict:
     """What a CMA-ES state must have been made with to be resumed."""
+    done_bias = {} if dream is None else {"done_bias": dream.done_bias}  # the dream's termination depends on it
     return {
         "env": run.env,
         "seed": run.seed,
@@ -56,10 +60,11 @@ def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_pa
         **{
             k: v
             for k, v in asdict(cfg).items()
-            if k not in ("generations", "eval_episodes")
+            if k not in ("generations", "eval_episodes", "searches", "select_episodes")
             and (cfg.curiosity or k != "curiosity")
             and (cfg.dream_dropout or k != "dream_dropout")
         },
+        **done_bias,
     }
 
 
@@ -171,25 +176,26 @@ class _Search:
 
 @one_writer(lambda cfg: cfg.name, "controller")
 def train_controller(run: Run, cfg: ControllerConfig) -> Path:
-    """Run CMA-ES in the real env or the dream (resuming if a state exists), then score the chosen
-    controller on held-out episodes (of the real env, and of the dream when trained there)."""
+    """Run CMA-ES in the real env or the dream (resuming if a state exists), --searches times with their
+    own seeds when asked (keeping the one that scores best on selection episodes), then score the
+    chosen controller on held-out episodes (of the real env, and of the dream when trained there)."""
     paths, out = Paths(run.data_dir), run.data_dir / cfg.name
     vision_cfg, _ = load_vision(run)
     mem = load_memory(run, vision_cfg)
     load_encoder(run, vision_cfg)  # validated here: the workers load it as it is
     rnn_weights = load_rnn(run, mem)
-    load_state(out / "es_state.pkl")  # a damaged search state fails now, before anything is written
+    outs = [out] if cfg.searches == 1 else [out / f"search-{i}" for i in range(cfg.searches)]
+    for o in outs:
+        load_state(o / "es_state.pkl")  # a damaged search state fails now, before anything is written
     spec = get_spec(run.env)
     n_in = ctrl.input_size(vision_cfg["z_size"], mem["rnn_size"], cfg.inputs)
     n_params = n_in * spec.controller_outputs + spec.controller_outputs
-    settings = _settings(run, cfg, vision_cfg, mem, n_params)
     dream = None
     if cfg.train_in == "dream":
         dream = Dream(run, mem, rnn_weights, cfg.inputs, cfg.temperature, spec, cfg.dream_dropout)
-    if dream is not None:
-        settings["done_bias"] = dream.done_bias  # the dream's termination depends on it
-    out.mkdir(parents=True, exist_ok=True)
-    clean_temporaries(out)
+    for o in outs:
+        o.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(o)
     log.info(
         "controller: %d inputs (%s) -> %d outputs, %d parameters, trained in the %s",
         *(n_in, cfg.inputs, spec.controller_outputs, n_params, cfg.train_in),
@@ -206,20 +212,70 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     }
     init_args = (run.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
     with TaskPool(run.workers, init_worker, init_args, run.ray_address, finalizer=close_worker) as pool:
-        search = _Search(run, cfg, pool, dream, out, config)
-        state = run_cmaes(
-            *(n_params, cfg.generations, cfg.population, cfg.sigma0, run.seed, out / "es_state.pkl", settings),
-            search.fitness,
-            search.on_generation,
-        )
-        if state["generation"] == 0:
-            raise StageError("no generation ran; --generations must be positive")
-        search.write_chosen(state)
-        search.final_score(state)
+        states = []
+        for i, o in enumerate(outs):
+            # search i of seed S uses seed S*N+i: one search is seed S itself, and seeds never share a search.
+            run_i = replace(run, seed=run.seed * cfg.searches + i)
+            if len(outs) > 1:
+                log.info("search %d of %d (seed %d) in %s", i + 1, len(outs), run_i.seed, o)
+            search = _Search(run_i, cfg, pool, dream, o, {**config, "search_seed": run_i.seed})
+            states.append(_run_search(search, n_params, _settings(run_i, cfg, vision_cfg, mem, n_params, dream)))
+        chosen = 0 if len(outs) == 1 else _select(_Search(run, cfg, pool, dream, out, config), states, outs)
+        search = _Search(run, cfg, pool, dream, out, {**config, "search_seed": run.seed * cfg.searches + chosen})
+        search.write_chosen(states[chosen])
+        search.final_score(states[chosen])
     random_path = run.data_dir / "evaluate_random.json"
     random = read_json(random_path, "controller") if random_path.exists() else {}
-    _plot(out, state["history"], run.env, spec.paper_score, random.get("mean", spec.random_score))
+    _plot(out, states[chosen]["history"], run.env, spec.paper_score, random.get("mean", spec.random_score))
     return out
+
+
+def _run_search(search: _Search, n_params: int, settings: dict) -> dict:
+    """One CMA-ES search (resumed from its es_state.pkl when there is one), its best.npz written."""
+    cfg, run = search.cfg, search.run
+    state = run_cmaes(
+        *(n_params, cfg.generations, cfg.population, cfg.sigma0, run.seed, search.out / "es_state.pkl", settings),
+        search.fitness,
+        search.on_generation,
+    )
+    if state["generation"] == 0:
+        raise StageError("no generation ran; --generations must be positive")
+    search.write_chosen(state)
+    return state
+
+
+def _select(search: _Search, states: list[dict], outs: list[Path]) -> int:
+    """The index of the search whose chosen controller scores best on cfg.select_episodes held-out
+    episodes (where C trains), each on the same episodes; selection.json records every score, and is
+    reused when it already scored these controllers on as many episodes."""
+    cfg, path = search.cfg, search.out / "selection.json"
+    chosen = [np.asarray(st.get("val_params", st["best_params"]), np.float32) for st in states]
+    fps = [controller_fingerprint(p) for p in chosen]
+    previous = read_json(path, "controller") if path.exists() else {}
+    if [r.get("fingerprint") for r in previous.get("searches", [])] == fps and previous.get(
+        "episodes"
+    ) == cfg.select_episodes:
+        return int(previous["selected"])
+    seeds = eval_seeds(cfg.select_episodes, SELECTION_OFFSET)
+    rows = []
+    for i, (params, o) in enumerate(zip(chosen, outs)):
+        scores = search.held_out(params, cfg.select_episodes, SELECTION_OFFSET, f"selection, search {i + 1}")
+        seed = search.run.seed * cfg.searches + i
+        rows.append({"dir": o.name, "seed": seed, "fingerprint": fps[i], **_summary(scores)})
+        log.info("search %d: %.1f +- %.1f on %d selection episodes", i + 1, scores.mean(), scores.std(), len(scores))
+    selected = int(np.argmax([r["mean"] for r in rows]))
+    write_json(
+        path,
+        {
+            "selected": selected,
+            "in": cfg.train_in,
+            "episodes": cfg.select_episodes,
+            "seeds": [seeds[0], seeds[-1]],
+            "searches": rows,
+        },
+    )
+    log.info("kept search %d (%s)", selected + 1, outs[selected])
+    return selected
 
 
 def _summary(scores: np.ndarray) -> dict:

@@ -58,6 +58,7 @@ def export(data_dir: Path, out: Path, command: str, machine: str, results: list[
         (src.controller / "eval.json", dst.controller),
         (src.controller / "generations.csv", dst.controller),
         (src.controller / "cmaes.png", dst.controller),
+        (src.controller / "selection.json", dst.controller),  # with --searches N: how the search was chosen
     ]
     for f, d in copies:
         if f.exists():
@@ -154,6 +155,7 @@ def model_card(data_dir, out, v_cfg, c_cfg, ev, timings, random, command, machin
         f"(last held-out r_loss {v_cfg.get('final', {}).get('heldout_r_loss', float('nan')):.1f}).",
         f"- C: linear on [{c_cfg['inputs']}], {c_cfg['n_params']} parameters, CMA-ES trained in "
         + ("the real env" if c_cfg["trained_in"] == "real" else f"the dream at tau {c_cfg['temperature']}")
+        + _searches_note(c_cfg)
         + ".",
         "",
         "| stage | wall time (s) |",
@@ -249,3 +251,17 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def _searches_note(c_cfg: dict) -> str:
+    """How C was chosen among several searches (stage 5's --searches), for the card's C line."""
+    cfg = c_cfg.get("config", {})
+    n = cfg.get("searches", 1)
+    if n <= 1:
+        return ""
+    where = "real" if c_cfg["trained_in"] == "real" else "dream"
+    return (
+        f"; the best of {n} searches (seeds {c_cfg['seed'] * n} .. {c_cfg['seed'] * n + n - 1}) on "
+        f"{cfg.get('select_episodes')} held-out {where} episodes, search seed {c_cfg.get('search_seed')} "
+        "(`controller/selection.json`)"
+    )
