@@ -129,7 +129,7 @@ class _Search:
     def write_chosen(self, state: dict) -> None:
         """best.npz (the chosen controller), generations.csv and config.json from the CMA-ES state; also
         run when a finished search is rerun, so a damaged best.npz is rewritten, never reported as written."""
-        chosen = np.asarray(state.get("val_params", state["best_params"]), np.float32)
+        chosen = _chosen(state)
         with atomic_path(self.out / "best.npz") as tmp:
             np.savez(tmp, params=chosen, mean=np.asarray(state["mean_params"], np.float32))
         write_metrics_csv(self.out / "generations.csv", state["history"])
@@ -148,7 +148,7 @@ class _Search:
         """eval.json: the chosen controller on held-out episodes of the real env (and of the dream when
         trained there); kept as it is when it already scores these parameters on as many episodes."""
         cfg, eval_path = self.cfg, self.out / "eval.json"
-        best = np.asarray(state.get("val_params", state["best_params"]), np.float32)
+        best = _chosen(state)
         fp = controller_fingerprint(best)
         previous = read_json(eval_path, "controller") if eval_path.exists() else {}
         if previous.get("fingerprint") == fp and previous.get("episodes") == cfg.eval_episodes:
@@ -214,20 +214,29 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     with TaskPool(run.workers, init_worker, init_args, run.ray_address, finalizer=close_worker) as pool:
         states = []
         for i, o in enumerate(outs):
-            # search i of seed S uses seed S*N+i: one search is seed S itself, and seeds never share a search.
-            run_i = replace(run, seed=run.seed * cfg.searches + i)
+            run_i = replace(run, seed=_search_seed(run, cfg, i))
             if len(outs) > 1:
                 log.info("search %d of %d (seed %d) in %s", i + 1, len(outs), run_i.seed, o)
             search = _Search(run_i, cfg, pool, dream, o, {**config, "search_seed": run_i.seed})
             states.append(_run_search(search, n_params, _settings(run_i, cfg, vision_cfg, mem, n_params, dream)))
         chosen = 0 if len(outs) == 1 else _select(_Search(run, cfg, pool, dream, out, config), states, outs)
-        search = _Search(run, cfg, pool, dream, out, {**config, "search_seed": run.seed * cfg.searches + chosen})
+        search = _Search(run, cfg, pool, dream, out, {**config, "search_seed": _search_seed(run, cfg, chosen)})
         search.write_chosen(states[chosen])
         search.final_score(states[chosen])
     random_path = run.data_dir / "evaluate_random.json"
     random = read_json(random_path, "controller") if random_path.exists() else {}
     _plot(out, states[chosen]["history"], run.env, spec.paper_score, random.get("mean", spec.random_score))
     return out
+
+
+def _search_seed(run: Run, cfg: ControllerConfig, i: int) -> int:
+    """Search i of seed S uses seed S*N+i: one search is seed S itself, and seeds never share a search."""
+    return run.seed * cfg.searches + i
+
+
+def _chosen(state: dict) -> np.ndarray:
+    """The controller a search keeps: validation's choice, else the best on training fitness."""
+    return np.asarray(state.get("val_params", state["best_params"]), np.float32)
 
 
 def _run_search(search: _Search, n_params: int, settings: dict) -> dict:
@@ -249,7 +258,7 @@ def _select(search: _Search, states: list[dict], outs: list[Path]) -> int:
     episodes (where C trains), each on the same episodes; selection.json records every score, and is
     reused when it already scored these controllers on as many episodes."""
     cfg, path = search.cfg, search.out / "selection.json"
-    chosen = [np.asarray(st.get("val_params", st["best_params"]), np.float32) for st in states]
+    chosen = [_chosen(st) for st in states]
     fps = [controller_fingerprint(p) for p in chosen]
     previous = read_json(path, "controller") if path.exists() else {}
     if [r.get("fingerprint") for r in previous.get("searches", [])] == fps and previous.get(
@@ -260,8 +269,9 @@ def _select(search: _Search, states: list[dict], outs: list[Path]) -> int:
     rows = []
     for i, (params, o) in enumerate(zip(chosen, outs)):
         scores = search.held_out(params, cfg.select_episodes, SELECTION_OFFSET, f"selection, search {i + 1}")
-        seed = search.run.seed * cfg.searches + i
-        rows.append({"dir": o.name, "seed": seed, "fingerprint": fps[i], **_summary(scores)})
+        rows.append(
+            {"dir": o.name, "seed": _search_seed(search.run, cfg, i), "fingerprint": fps[i], **_summary(scores)}
+        )
         log.info("search %d: %.1f +- %.1f on %d selection episodes", i + 1, scores.mean(), scores.std(), len(scores))
     selected = int(np.argmax([r["mean"] for r in rows]))
     write_json(

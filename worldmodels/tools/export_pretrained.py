@@ -226,24 +226,6 @@ def build_parser():
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    from worldmodels.cli import parse_tool, report_errors
-
-    p = build_parser()
-    run, a = parse_tool(p, argv)
-
-    def body():
-        out = export(run.data_dir, a.out, a.command, a.machine, a.results)
-        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-        print(f"wrote {out} ({size / 1e6:.1f} MB)")
-
-    return report_errors(body)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _shown(path: Path) -> str:
     """`path` as the card's reader types it from the repository root: relative to the working
     directory when inside it (an absolute --out would otherwise print this machine's path)."""
@@ -265,3 +247,21 @@ def _searches_note(c_cfg: dict) -> str:
         f"{cfg.get('select_episodes')} held-out {where} episodes, search seed {c_cfg.get('search_seed')} "
         "(`controller/selection.json`)"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from worldmodels.cli import parse_tool, report_errors
+
+    p = build_parser()
+    run, a = parse_tool(p, argv)
+
+    def body():
+        out = export(run.data_dir, a.out, a.command, a.machine, a.results)
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        print(f"wrote {out} ({size / 1e6:.1f} MB)")
+
+    return report_errors(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
