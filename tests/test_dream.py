@@ -153,3 +153,16 @@ def test_fitted_done_bias_makes_expected_terminations_match():
     assert np.isnan(fit_done_bias(logits, np.zeros(5000, bool)))
     assert memory_done_bias({"config": {"done_pos_weight": 10.0}}) == pytest.approx(-np.log(10.0))
     assert memory_done_bias({"done_bias": 0.7, "config": {"done_pos_weight": 10.0}}) == 0.7
+
+
+def test_death_step_auc_is_the_chance_a_terminated_step_outranks_another():
+    from worldmodels.models.memory.calibration import death_step_auc
+
+    logits = np.array([0.0, 1.0, 2.0, 3.0, 2.0])
+    terminated = np.array([False, False, False, False, True])
+    assert death_step_auc(logits, terminated) == pytest.approx((2 + 0.5) / 4)  # above 0 and 1, tied with 2
+    assert death_step_auc(np.arange(5.0), np.array([0, 0, 0, 0, 1], bool)) == 1.0
+    assert death_step_auc(np.arange(5.0), np.array([1, 0, 0, 0, 0], bool)) == 0.0
+    rng = np.random.default_rng(0)  # logits that know nothing: about a half
+    assert death_step_auc(rng.normal(size=20000), rng.uniform(size=20000) < 0.01) == pytest.approx(0.5, abs=0.05)
+    assert np.isnan(death_step_auc(np.arange(3.0), np.zeros(3, bool)))

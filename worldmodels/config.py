@@ -117,6 +117,12 @@ class MemoryConfig:
         "cores; the exported weights stay float32",
     )
     action_weight: float = _f(1.0, "weight of the next-action MSE in the loss (with --predict-action)")
+    windows: str = _f(
+        "inside",
+        "where training windows may start: 'inside' (each window lies inside its episode, so the last seq_len "
+        "steps, the ones before a death, are in fewer windows), or 'all-steps' (windows may start before the "
+        "episode or run past its end, zero-padded, so every step is in as many windows as any other)",
+    )
     dropout: float = _f(
         0.0,
         "dropout rate on the LSTM's output before M's heads while training M (Dropout's Dream Land, Wellmer & "
@@ -318,6 +324,8 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+WINDOWS = ("inside", "all-steps")  # stage 4's --windows (io/data.py SeriesSampler)
+
 CAN_BE_ZERO = (
     "max_frames_per_epoch",
     "eval_every",
@@ -358,8 +366,11 @@ def validate(cfg: Any) -> None:
             raise ValueError("--policy controller needs --agent-dir (a data dir with vision/, memory/, controller/)")
         if not 0.0 <= cfg.explore <= 1.0:
             raise ValueError(f"--explore must be in [0, 1], got {cfg.explore}")
-    if isinstance(cfg, MemoryConfig) and not 0.0 <= cfg.dropout < 1.0:
-        raise ValueError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    if isinstance(cfg, MemoryConfig):
+        if not 0.0 <= cfg.dropout < 1.0:
+            raise ValueError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+        if cfg.windows not in WINDOWS:
+            raise ValueError(f"--windows must be one of {', '.join(WINDOWS)}, got {cfg.windows!r}")
     if isinstance(cfg, VisionConfig):
         if cfg.model not in ("vae", "vaegan"):
             raise ValueError(f"--model must be 'vae' or 'vaegan', got {cfg.model!r}")

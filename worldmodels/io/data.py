@@ -466,10 +466,18 @@ class SeriesSampler:
     A batch: mu, logvar float32 [B,L+1,z]; action [B,L,a]; reward, terminated, mask, zmask float32 [B,L].
     Windows shorter than L (short episodes, episode ends) are zero-padded; mask marks real steps and
     zmask the steps whose next z exists (the last step of an episode has none).
+
+    `windows` says where a window of an episode of T steps may start. 'inside': at 0 .. T-L, so it
+    lies inside the episode; a step k from the end (k < L) is then in k+1 of the T-L+1 windows and a
+    middle step in L: the terminated step is in 1/L as many windows as a middle one. 'all-steps': at
+    -(L-1) .. T-1, clipped to the episode (a window that starts before it begins at its first step,
+    from M's zero state, as an episode does), so every step is in exactly L of the T+L-1 windows.
     """
 
-    def __init__(self, f, episodes: np.ndarray, seq_len: int):
-        self.f, self.episodes, self.seq_len = f, episodes, seq_len
+    def __init__(self, f, episodes: np.ndarray, seq_len: int, windows: str = "inside"):
+        if windows not in ("inside", "all-steps"):
+            raise ValueError(f"windows must be 'inside' or 'all-steps', got {windows!r}")
+        self.f, self.episodes, self.seq_len, self.windows = f, episodes, seq_len, windows
         self.starts = f["episode_starts"][:]
         self.z_size = f["mu"].shape[1]
         self.action_dim = f["action"].shape[1]
@@ -489,8 +497,13 @@ class SeriesSampler:
         for b, e in enumerate(eps):
             s0, s1 = int(self.starts[e]), int(self.starts[e + 1])
             T = s1 - s0
-            s = s0 + int(rng.integers(0, max(0, T - L) + 1))
-            n = min(L, s1 - s)
+            if self.windows == "inside":
+                s = s0 + int(rng.integers(0, max(0, T - L) + 1))
+                n = min(L, s1 - s)
+            else:
+                start = int(rng.integers(-(L - 1), T))  # a window [start, start+L) clipped to [0, T)
+                s = s0 + max(0, start)
+                n = min(start + L, T) - max(0, start)
             nz = min(n + 1, s1 - s)
             out["mu"][b, :nz] = self.f["mu"][s : s + nz]
             out["logvar"][b, :nz] = self.f["logvar"][s : s + nz]

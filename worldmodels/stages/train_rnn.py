@@ -66,7 +66,7 @@ def _settings(run: Run, cfg: MemoryConfig, series_fp: str) -> dict:
         "env": run.env,
         "seed": run.seed,
         "series": series_fp,
-        # The next-action knobs, dropout and mixed precision enter the settings only when used: older
+        # The next-action knobs, dropout, windows and mixed precision enter the settings only when used: older
         # checkpoints still resume.
         **{
             k: v
@@ -74,6 +74,7 @@ def _settings(run: Run, cfg: MemoryConfig, series_fp: str) -> dict:
             if k != "steps"
             and (cfg.predict_action or k not in ("predict_action", "action_weight"))
             and (cfg.dropout or k != "dropout")
+            and (cfg.windows != "inside" or k != "windows")
             and (cfg.mixed_precision or k != "mixed_precision")
         },
     }
@@ -129,7 +130,7 @@ def _train_interval(model, sampler, run: Run, cfg: MemoryConfig, step: int, end:
 def _train(run: Run, cfg: MemoryConfig, f, train_eps, val_eps, settings: dict):
     """Train M on the open series `f` from its checkpoint (if any) to cfg.steps; returns (model, meta)."""
     out = Paths(run.data_dir).memory
-    sampler = SeriesSampler(f, train_eps, cfg.seq_len)
+    sampler = SeriesSampler(f, train_eps, cfg.seq_len, cfg.windows)
     model, optimizer = _build_model(cfg, sampler.z_size, sampler.action_dim, run.seed)
     ckpt_path = out / "checkpoint.npz"
     meta = {"step": 0, "history": [], "wall_s": 0.0}
@@ -144,6 +145,7 @@ def _train(run: Run, cfg: MemoryConfig, f, train_eps, val_eps, settings: dict):
     val_batch = None
     if len(val_eps):
         val_rng = np.random.default_rng([run.seed, 999])
+        # held-out windows always lie inside their episodes, so val_z_nll means the same under any --windows
         val_batch = SeriesSampler(f, val_eps, cfg.seq_len).batch(val_rng, cfg.batch_size)
     step = meta["step"]
     bar = tqdm(total=cfg.steps, initial=step, desc="rnn steps", unit="step", leave=False)

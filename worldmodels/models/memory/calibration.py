@@ -65,6 +65,17 @@ def teacher_forced_done_logits(rnn_weights: dict, f, episodes, chunk: int = 256)
     return np.concatenate(logits), np.concatenate(targets).astype(bool)
 
 
+def death_step_auc(logits: np.ndarray, terminated: np.ndarray) -> float:
+    """How well M's done logit tells the steps that ended an episode from the others: the chance that
+    a terminated step's logit is above a random other step's (ties count half); NaN without both."""
+    pos, neg = np.sort(logits[terminated]), np.sort(logits[~terminated])
+    if not len(pos) or not len(neg):
+        return float("nan")
+    below = np.searchsorted(neg, pos, side="left")
+    ties = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
+
+
 def done_calibration(rnn_weights: dict, f, train_eps, val_eps, done_pos_weight: float, max_eps: int = 1000) -> dict:
     """Fit the dream's done bias on (up to max_eps of) the training episodes, so that M, fed the real
     episodes, expects as many terminations as they had; report the same count on the held-out
@@ -82,6 +93,7 @@ def done_calibration(rnn_weights: dict, f, train_eps, val_eps, done_pos_weight: 
         "fit_terminations": int(term.sum()),
         "fit_expected_with_pos_weight_bias": float(done_probability(logits, default).sum()),
         "fit_expected_calibrated": float(done_probability(logits, bias).sum()),
+        "fit_death_step_auc": death_step_auc(logits, term),
     }
     if len(val_eps):
         v_logits, v_term = teacher_forced_done_logits(rnn_weights, f, np.asarray(val_eps))
@@ -90,6 +102,7 @@ def done_calibration(rnn_weights: dict, f, train_eps, val_eps, done_pos_weight: 
             val_terminations=int(v_term.sum()),
             val_expected_with_pos_weight_bias=float(done_probability(v_logits, default).sum()),
             val_expected_calibrated=float(done_probability(v_logits, bias).sum()),
+            val_death_step_auc=death_step_auc(v_logits, v_term),
         )
     log.info(
         "done calibration: bias %.3f (-ln pos weight = %.3f): %d terminations in %d training episodes, "
