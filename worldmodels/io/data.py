@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worldmodels.config import WINDOWS
 from worldmodels.io.artifacts import StageError, atomic_path, text_digest
 
 log = logging.getLogger(__name__)
@@ -475,8 +476,8 @@ class SeriesSampler:
     """
 
     def __init__(self, f, episodes: np.ndarray, seq_len: int, windows: str = "inside"):
-        if windows not in ("inside", "all-steps"):
-            raise ValueError(f"windows must be 'inside' or 'all-steps', got {windows!r}")
+        if windows not in WINDOWS:
+            raise ValueError(f"windows must be one of {', '.join(WINDOWS)}, got {windows!r}")
         self.f, self.episodes, self.seq_len, self.windows = f, episodes, seq_len, windows
         self.starts = f["episode_starts"][:]
         self.z_size = f["mu"].shape[1]
