@@ -166,3 +166,17 @@ def test_death_step_auc_is_the_chance_a_terminated_step_outranks_another():
     rng = np.random.default_rng(0)  # logits that know nothing: about a half
     assert death_step_auc(rng.normal(size=20000), rng.uniform(size=20000) < 0.01) == pytest.approx(0.5, abs=0.05)
     assert np.isnan(death_step_auc(np.arange(3.0), np.zeros(3, bool)))
+
+
+def test_a_done_shift_ends_every_dream_episode_no_later(rng):
+    """Stage 5's --dream-done-shift raises the done logit: the same episodes (same z noise, same
+    death draws) end at the same step or sooner, and some sooner."""
+    env, weights, mu, logvar = make_env(rng)
+    rnn = NumpyMDNRNN(weights)
+    P = 16
+    params = rng.normal(scale=0.5, size=(P, ctrl.param_count(Z, UNITS, 1, "zch"))).astype(np.float32)
+    starts = rng.integers(0, 6, size=P)
+    common = (rnn, params, "zch", 1, doom_actions, mu[starts], logvar[starts], list(range(P)), 1.15, 300)
+    _, plain = dream_rollouts(*common, done_bias=-3.0)
+    _, shifted = dream_rollouts(*common, done_bias=-3.0 + 1.5)
+    assert np.all(shifted <= plain) and shifted.sum() < plain.sum()

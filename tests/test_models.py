@@ -155,6 +155,11 @@ def test_dropout_enters_resume_settings_only_when_used(tmp_path):
     fps = {"fingerprint": "v"}, {"fingerprint": "m"}
     assert "dream_dropout" not in controller_settings(run, plain, *fps, 10)
     assert controller_settings(run, used, *fps, 10)["dream_dropout"] == 0.1
+    plain, used = (make_stage_config("controller", "doom", "laptop", {"dream_done_shift": d}) for d in (0.0, 1.0))
+    assert "dream_done_shift" not in controller_settings(run, plain, *fps, 10)
+    assert controller_settings(run, used, *fps, 10)["dream_done_shift"] == 1.0
+    with pytest.raises(ValueError, match="dream-done-shift"):
+        make_stage_config("controller", "doom", "laptop", {"dream_done_shift": -0.5})
 
 
 def _train_losses(build, batches, mixed: bool, compile_kwargs=None):

@@ -159,6 +159,12 @@ class ControllerConfig:
         "dropout rate on M's LSTM output before its heads in the dream, a fresh mask every step of every episode: "
         "each candidate meets many slightly different dreams (Dropout's Dream Land); 0: none",
     )
+    dream_done_shift: float = _f(
+        0.0,
+        "added to M's calibrated done logit in the dream C trains and is validated in: multiplies the odds of "
+        "dying at each dream step by e^SHIFT, so fewer dream episodes reach the --max-steps cap (where every "
+        "candidate scores alike); 0: M's calibrated dream",
+    )
     searches: int = _f(
         1,
         "independent CMA-ES searches (seeds SEED*N .. SEED*N+N-1, each in controller/search-I/); the one whose "
@@ -338,6 +344,7 @@ CAN_BE_ZERO = (
     "kl_tolerance",
     "dropout",
     "dream_dropout",
+    "dream_done_shift",
 )
 
 

@@ -222,13 +222,24 @@ class Dream:
     frames of the real rollouts M was trained on (each episode starts from one, drawn by its seed).
     Stage 5 trains and scores with it (`--in dream`); `evaluate --in dream` scores a saved agent."""
 
-    def __init__(self, run, mem: dict, rnn_weights: dict, inputs: str, temperature: float, spec, dropout: float = 0.0):
+    def __init__(
+        self,
+        run,
+        mem: dict,
+        rnn_weights: dict,
+        inputs: str,
+        temperature: float,
+        spec,
+        dropout: float = 0.0,
+        done_shift: float = 0.0,
+    ):
         from worldmodels.models.loading import load_dream_starts
 
         self.rnn = NumpyMDNRNN(rnn_weights)
         self.init_mu, self.init_logvar = load_dream_starts(run, mem)
         self.inputs, self.temperature, self.dropout, self.spec = inputs, temperature, dropout, spec
-        self.done_bias = memory_done_bias(mem)
+        # done_shift > 0 (stage 5's --dream-done-shift): a harder dream than M's calibrated one.
+        self.done_bias = memory_done_bias(mem) + done_shift
 
     def scores(self, params: np.ndarray, seeds: list[int], max_steps: int, curiosity: float = 0.0) -> np.ndarray:
         """Dream rewards [len(params)] of controllers params [B,n] on episodes seeded `seeds` [B]."""

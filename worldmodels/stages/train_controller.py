@@ -56,13 +56,14 @@ def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_pa
         "vision": vision_cfg["fingerprint"],
         "memory": mem["fingerprint"],
         "n_params": n_params,
-        # curiosity and dream dropout enter the settings only when used, so older runs still resume.
+        # curiosity, dream dropout and the done shift enter the settings only when used, so older runs resume.
         **{
             k: v
             for k, v in asdict(cfg).items()
             if k not in ("generations", "eval_episodes", "searches", "select_episodes")
             and (cfg.curiosity or k != "curiosity")
             and (cfg.dream_dropout or k != "dream_dropout")
+            and (cfg.dream_done_shift or k != "dream_done_shift")
         },
         **done_bias,
     }
@@ -192,7 +193,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     n_params = n_in * spec.controller_outputs + spec.controller_outputs
     dream = None
     if cfg.train_in == "dream":
-        dream = Dream(run, mem, rnn_weights, cfg.inputs, cfg.temperature, spec, cfg.dream_dropout)
+        dream = Dream(run, mem, rnn_weights, cfg.inputs, cfg.temperature, spec, cfg.dream_dropout, cfg.dream_done_shift)
     for o in outs:
         o.mkdir(parents=True, exist_ok=True)
         clean_temporaries(o)

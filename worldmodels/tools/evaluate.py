@@ -118,9 +118,10 @@ def dream_scores(model_dir: Path, env: str, weights: dict, seeds: list[int], tem
     from worldmodels.models.dream import Dream
 
     c_cfg = weights["controller"]
-    dropout = float(c_cfg.get("config", {}).get("dream_dropout", 0.0))
+    trained = c_cfg.get("config", {})  # the dream the controller trained in: its dropout and done shift
+    dropout, shift = float(trained.get("dream_dropout", 0.0)), float(trained.get("dream_done_shift", 0.0))
     run = SimpleNamespace(data_dir=Path(model_dir), env=env)
-    dream = Dream(run, weights["memory"], weights["rnn"], c_cfg["inputs"], temperature, get_spec(env), dropout)
+    dream = Dream(run, weights["memory"], weights["rnn"], c_cfg["inputs"], temperature, get_spec(env), dropout, shift)
     return dream.scores(np.stack([weights["params"]] * len(seeds)), seeds, max_steps)
 
 

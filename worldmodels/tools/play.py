@@ -132,8 +132,9 @@ def play_dream(
     weights = weights if weights is not None else load_agent_weights(model_dir, env)
     c_cfg, params = weights["controller"], weights["params"]
     init_mu, init_lv = load_dream_starts(model_dir, weights["memory"])
-    done_bias = memory_done_bias(weights["memory"])
-    dropout = c_cfg.get("config", {}).get("dream_dropout", 0.0)  # the dream the controller trained in
+    trained = c_cfg.get("config", {})  # the dream the controller trained in: its dropout and done shift
+    done_bias = memory_done_bias(weights["memory"]) + trained.get("dream_done_shift", 0.0)
+    dropout = trained.get("dream_dropout", 0.0)
     denv = DreamEnv(
         weights["rnn"], init_mu, init_lv, spec.action_dim, temperature, max_steps, done_bias=done_bias, dropout=dropout
     )
