@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import worldmodels  # noqa: F401  (before numpy: it pins OpenBLAS's kernel, runtime/blas_kernel.py)
+
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")

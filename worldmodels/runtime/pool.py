@@ -32,6 +32,7 @@ from typing import Any
 from tqdm import tqdm
 
 from worldmodels.io.artifacts import StageError
+from worldmodels.runtime.blas_kernel import CORETYPE_ENV
 
 log = logging.getLogger(__name__)
 RESTARTS_ENV = "WORLDMODELS_WORKER_RESTARTS"
@@ -109,6 +110,9 @@ class TaskPool:
                 "OMP_NUM_THREADS": "1",
                 "MKL_NUM_THREADS": "1",
             }
+            # The actors' OpenBLAS runs the kernel this process pinned (runtime/blas_kernel.py).
+            if os.environ.get(CORETYPE_ENV):
+                env_vars[CORETYPE_ENV] = os.environ[CORETYPE_ENV]
             try:
                 if self.ray_address == "local":
                     ray.init(
