@@ -2,8 +2,8 @@
 
 numpy's OpenBLAS picks its matrix kernels by CPU at load time: Haswell (AVX2) on one machine,
 SkylakeX (AVX-512) on another. The two give products that differ in the last bits, and an episode is
-chaotic: the shipped CarRacing agent made 910.1 on a held-out track with the SkylakeX kernel and
-910.0 with the Haswell one. `OPENBLAS_CORETYPE`, read once when OpenBLAS loads, forces one kernel; on
+chaotic: the shipped CarRacing agent made 910.2 on a held-out track with the SkylakeX kernel and
+910.1 with the Haswell one. `OPENBLAS_CORETYPE`, read once when OpenBLAS loads, forces one kernel; on
 every CPU with AVX2 and FMA we force Haswell's. It must be set before numpy is first imported, so
 `worldmodels/__init__.py` calls `pin_openblas_kernel` before anything else, and worker processes
 (spawned or Ray actors) inherit the variable. This module imports nothing that loads numpy.
