@@ -1,9 +1,11 @@
 """The package's layout holds: lower layers never import upper ones, stages never import each other,
-no file edits sys.path, and importing any module leaves the environment variables as they were."""
+no file edits sys.path, and importing any module leaves the environment variables as they were (but
+OPENBLAS_CORETYPE, which the package sets on purpose)."""
 
 import ast
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +56,11 @@ def test_no_file_edits_sys_path():
 
 
 def test_importing_every_module_leaves_the_environment_alone():
-    """(Python's own libraries may set variables of theirs; none of our modules may.)"""
+    """(Python's own libraries may set variables of theirs; none of our modules may, but one: the
+    package pins OpenBLAS's kernel on x86-64 CPUs with AVX2, runtime/blas_kernel.py, which has to be
+    done by an environment variable set before numpy loads.)"""
+    from worldmodels.runtime.blas_kernel import CORETYPE_ENV, cpu_flags, kernel_for
+
     modules = sorted(
         ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in PKG.rglob("*.py") if p.name != "__main__.py"
     )
@@ -70,8 +76,9 @@ def test_importing_every_module_leaves_the_environment_alone():
         "print(json.dumps({k: [before.get(k), after.get(k)] for k in set(before) | set(after)"
         " if before.get(k) != after.get(k)}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "TF_CPP_MIN_LOG_LEVEL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("SDL_VIDEODRIVER", "TF_CPP_MIN_LOG_LEVEL", CORETYPE_ENV)}
     p = subprocess.run([sys.executable, "-c", code, *modules], cwd=ROOT, env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]
     changed = json.loads(p.stdout.strip().splitlines()[-1])
-    assert changed == {}, changed
+    kernel = kernel_for(platform.machine(), cpu_flags())
+    assert changed == ({CORETYPE_ENV: [None, kernel]} if kernel else {}), changed
