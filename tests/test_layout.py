@@ -5,7 +5,6 @@ OPENBLAS_CORETYPE, which the package sets on purpose)."""
 import ast
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +58,7 @@ def test_importing_every_module_leaves_the_environment_alone():
     """(Python's own libraries may set variables of theirs; none of our modules may, but one: the
     package pins OpenBLAS's kernel on x86-64 CPUs with AVX2, runtime/blas_kernel.py, which has to be
     done by an environment variable set before numpy loads.)"""
-    from worldmodels.runtime.blas_kernel import CORETYPE_ENV, cpu_flags, kernel_for
+    from worldmodels.runtime.blas_kernel import CORETYPE_ENV, this_cpus_kernel
 
     modules = sorted(
         ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in PKG.rglob("*.py") if p.name != "__main__.py"
@@ -80,5 +79,5 @@ def test_importing_every_module_leaves_the_environment_alone():
     p = subprocess.run([sys.executable, "-c", code, *modules], cwd=ROOT, env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]
     changed = json.loads(p.stdout.strip().splitlines()[-1])
-    kernel = kernel_for(platform.machine(), cpu_flags())
+    kernel = this_cpus_kernel()
     assert changed == ({CORETYPE_ENV: [None, kernel]} if kernel else {}), changed

@@ -42,12 +42,17 @@ def kernel_for(machine: str, flags: set[str]) -> str | None:
     return PINNED_KERNEL
 
 
+def this_cpus_kernel() -> str | None:
+    """`kernel_for` this machine."""
+    return kernel_for(platform.machine(), cpu_flags())
+
+
 def pin_openblas_kernel() -> str | None:
     """Set OPENBLAS_CORETYPE for this process and its children unless the user set it; returns the
     kernel in force (None: OpenBLAS chooses). Too late, and says so, if numpy is already loaded."""
     if CORETYPE_ENV in os.environ:
         return os.environ[CORETYPE_ENV] or None
-    kernel = kernel_for(platform.machine(), cpu_flags())
+    kernel = this_cpus_kernel()
     if kernel is None:
         return None
     os.environ[CORETYPE_ENV] = kernel
