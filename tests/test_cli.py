@@ -39,6 +39,7 @@ def test_paper_preset_has_papers_settings():
         (["--in", "moon"], "'real' or 'dream'"),
         (["--temperature", "-1"], "must be >= 0"),
         (["--name", "../x"], "plain directory name"),
+        (["--combine", "median"], "--combine must be one of best, mean"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(argv, message, capsys):

@@ -172,6 +172,11 @@ class ControllerConfig:
         "real env) is kept; 1: a single search in controller/",
     )
     select_episodes: int = _f(200, "held-out episodes per search that choose among --searches (more than one)")
+    combine: str = _f(
+        "best",
+        "with --searches N: 'best' keeps the search that scores best on --select-episodes, 'mean' keeps the mean "
+        "of the N searches' chosen controllers (one linear controller whose output is the mean of theirs)",
+    )
 
 
 STAGE_CONFIGS: dict[str, type] = {
@@ -331,6 +336,7 @@ def _cell(v: Any) -> str:
 
 
 WINDOWS = ("inside", "all-steps")  # stage 4's --windows (io/data.py SeriesSampler)
+COMBINE = ("best", "mean")  # stage 5's --combine (stages/train_controller.py)
 
 CAN_BE_ZERO = (
     "max_frames_per_epoch",
@@ -388,6 +394,8 @@ def validate(cfg: Any) -> None:
             raise ValueError(f"--inputs must be 'zh', 'zch' or 'z', got {cfg.inputs!r}")
         if cfg.train_in not in ("real", "dream"):
             raise ValueError(f"--in must be 'real' or 'dream', got {cfg.train_in!r}")
+        if cfg.combine not in COMBINE:
+            raise ValueError(f"--combine must be one of {', '.join(COMBINE)}, got {cfg.combine!r}")
         if not 0.0 <= cfg.dream_dropout < 1.0:
             raise ValueError(f"--dream-dropout must be in [0, 1), got {cfg.dream_dropout}")
         if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):

@@ -60,7 +60,7 @@ def _settings(run: Run, cfg: ControllerConfig, vision_cfg: dict, mem: dict, n_pa
         **{
             k: v
             for k, v in asdict(cfg).items()
-            if k not in ("generations", "eval_episodes", "searches", "select_episodes")
+            if k not in ("generations", "eval_episodes", "searches", "select_episodes", "combine")
             and (cfg.curiosity or k != "curiosity")
             and (cfg.dream_dropout or k != "dream_dropout")
             and (cfg.dream_done_shift or k != "dream_done_shift")
@@ -139,7 +139,8 @@ class _Search:
             {
                 **self.config,
                 "generation": state["generation"],
-                "selected_by": "validation" if "val_params" in state else "training fitness",
+                "selected_by": state.get("selected_by")
+                or ("validation" if "val_params" in state else "training fitness"),
                 "fingerprint": controller_fingerprint(chosen),
                 "wall_s": state["wall_s"],
             },
@@ -178,8 +179,9 @@ class _Search:
 @one_writer(lambda cfg: cfg.name, "controller")
 def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     """Run CMA-ES in the real env or the dream (resuming if a state exists), --searches times with their
-    own seeds when asked (keeping the one that scores best on selection episodes), then score the
-    chosen controller on held-out episodes (of the real env, and of the dream when trained there)."""
+    own seeds when asked (keeping the one that scores best on selection episodes, or the mean of their
+    controllers with --combine mean), then score the kept controller on held-out episodes (of the real
+    env, and of the dream when trained there)."""
     paths, out = Paths(run.data_dir), run.data_dir / cfg.name
     vision_cfg, _ = load_vision(run)
     mem = load_memory(run, vision_cfg)
@@ -220,13 +222,17 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
                 log.info("search %d of %d (seed %d) in %s", i + 1, len(outs), run_i.seed, o)
             search = _Search(run_i, cfg, pool, dream, o, {**config, "search_seed": run_i.seed})
             states.append(_run_search(search, n_params, _settings(run_i, cfg, vision_cfg, mem, n_params, dream)))
-        chosen = 0 if len(outs) == 1 else _select(_Search(run, cfg, pool, dream, out, config), states, outs)
-        search = _Search(run, cfg, pool, dream, out, {**config, "search_seed": _search_seed(run, cfg, chosen)})
-        search.write_chosen(states[chosen])
-        search.final_score(states[chosen])
+        if len(outs) > 1 and cfg.combine == "mean":
+            state, kept = _mean_of(states), {"search_seeds": [_search_seed(run, cfg, i) for i in range(len(outs))]}
+        else:
+            chosen = 0 if len(outs) == 1 else _select(_Search(run, cfg, pool, dream, out, config), states, outs)
+            state, kept = states[chosen], {"search_seed": _search_seed(run, cfg, chosen)}
+        search = _Search(run, cfg, pool, dream, out, {**config, **kept})
+        search.write_chosen(state)
+        search.final_score(state)
     random_path = run.data_dir / "evaluate_random.json"
     random = read_json(random_path, "controller") if random_path.exists() else {}
-    _plot(out, states[chosen]["history"], run.env, spec.paper_score, random.get("mean", spec.random_score))
+    _plot(out, state["history"], run.env, spec.paper_score, random.get("mean", spec.random_score))
     return out
 
 
@@ -238,6 +244,34 @@ def _search_seed(run: Run, cfg: ControllerConfig, i: int) -> int:
 def _chosen(state: dict) -> np.ndarray:
     """The controller a search keeps: validation's choice, else the best on training fitness."""
     return np.asarray(state.get("val_params", state["best_params"]), np.float32)
+
+
+def _mean_of(states: list[dict]) -> dict:
+    """A state standing for the mean of several searches (--combine mean): its chosen controller is the
+    mean of theirs (a linear controller's output is linear in its parameters, so the mean controller's
+    output is the mean of the searches' outputs: a committee that steers by their average), its history
+    the searches' mean per generation, its wall time their sum."""
+    params = np.mean([_chosen(s) for s in states], axis=0).astype(np.float32)
+    return {
+        "val_params": params,
+        "best_params": params,
+        "mean_params": np.mean([np.asarray(s["mean_params"], np.float32) for s in states], axis=0),
+        "history": _mean_history([s["history"] for s in states]),
+        "generation": min(s["generation"] for s in states),
+        "wall_s": float(sum(s["wall_s"] for s in states)),
+        "selected_by": f"the mean of {len(states)} searches' chosen controllers",
+    }
+
+
+def _mean_history(histories: list[list[dict]]) -> list[dict]:
+    """Per generation, the mean over the searches of each figure every one of them recorded."""
+    rows = []
+    for gen_rows in zip(*histories):
+        keys = [k for k in gen_rows[0] if all(k in r for r in gen_rows)]
+        rows.append(
+            {k: gen_rows[0][k] if k == "generation" else float(np.mean([r[k] for r in gen_rows])) for k in keys}
+        )
+    return rows
 
 
 def _run_search(search: _Search, n_params: int, settings: dict) -> dict:

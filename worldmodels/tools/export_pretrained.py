@@ -242,6 +242,8 @@ def _searches_note(c_cfg: dict) -> str:
     if n <= 1:
         return ""
     where = "real" if c_cfg["trained_in"] == "real" else "dream"
+    if cfg.get("combine") == "mean":
+        return f"; the mean of {n} searches' controllers (seeds {c_cfg['seed'] * n} .. {c_cfg['seed'] * n + n - 1})"
     return (
         f"; the best of {n} searches (seeds {c_cfg['seed'] * n} .. {c_cfg['seed'] * n + n - 1}) on "
         f"{cfg.get('select_episodes')} held-out {where} episodes, search seed {c_cfg.get('search_seed')} "
