@@ -243,7 +243,7 @@ def _search_seed(run: Run, cfg: ControllerConfig, i: int) -> int:
 
 def _chosen(state: dict) -> np.ndarray:
     """The controller a search keeps: validation's choice, else the best on training fitness."""
-    return np.asarray(state.get("val_params", state["best_params"]), np.float32)
+    return np.asarray(state["val_params"] if "val_params" in state else state["best_params"], np.float32)
 
 
 def _mean_of(states: list[dict]) -> dict:
@@ -251,10 +251,8 @@ def _mean_of(states: list[dict]) -> dict:
     mean of theirs (a linear controller's output is linear in its parameters, so the mean controller's
     output is the mean of the searches' outputs: a committee that steers by their average), its history
     the searches' mean per generation, its wall time their sum."""
-    params = np.mean([_chosen(s) for s in states], axis=0).astype(np.float32)
     return {
-        "val_params": params,
-        "best_params": params,
+        "best_params": np.mean([_chosen(s) for s in states], axis=0).astype(np.float32),
         "mean_params": np.mean([np.asarray(s["mean_params"], np.float32) for s in states], axis=0),
         "history": _mean_history([s["history"] for s in states]),
         "generation": min(s["generation"] for s in states),
