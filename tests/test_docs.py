@@ -130,4 +130,5 @@ def test_readme_presets_table_is_the_presets():
         assert vision == f"{v.z_size}, {v.epochs}", row
         assert memory == f"{m.rnn_size}, {m.seq_len}, {m.batch_size}, {m.steps}", row
         dream = " (dream)" if k.train_in == "dream" else ""
-        assert controller == f"{k.population} x {k.trials} x {k.generations}{dream}", row
+        searches = f", {k.searches} searches ({k.combine})" if k.searches > 1 else ""
+        assert controller == f"{k.population} x {k.trials} x {k.generations}{dream}{searches}", row
