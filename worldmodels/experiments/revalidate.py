@@ -55,25 +55,31 @@ def choose(checks: list[dict], tracks: int) -> int:
     return int(np.argmax(means(checks, tracks)))
 
 
-def write_controller(data_dir: Path, source: str, name: str, check: dict, tracks: int) -> Path:
-    """<data-dir>/<name>/ as a controller directory holding `check`'s parameters."""
+def write_params(data_dir: Path, source: str, name: str, params, generation: int, selected: str) -> Path:
+    """<data-dir>/<name>/ as a controller directory holding `params`, its config the `source`
+    controller's with the generation, how it was selected and the new fingerprint."""
     from worldmodels.io.artifacts import atomic_path, controller_fingerprint, read_json, write_json
 
-    if name == source:
-        raise StageError(f"--write {name} would overwrite the run's own controller; pick another name")
-    params = np.asarray(check["params"], np.float32)
+    params = np.asarray(params, np.float32)
     config = read_json(data_dir / source / "config.json", "controller")
     out = data_dir / name
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "best.npz") as tmp:
         np.savez(tmp, params=params, mean=params)
-    selected = f"validation on the first {tracks} tracks: generation {check['generation']} {check['name']}"
     fingerprint = controller_fingerprint(params)
     write_json(
         out / "config.json",
-        {**config, "generation": check["generation"], "selected_by": selected, "fingerprint": fingerprint},
+        {**config, "generation": generation, "selected_by": selected, "fingerprint": fingerprint},
     )
     return out
+
+
+def write_controller(data_dir: Path, source: str, name: str, check: dict, tracks: int) -> Path:
+    """<data-dir>/<name>/ as a controller directory holding `check`'s parameters."""
+    if name == source:
+        raise StageError(f"--write {name} would overwrite the run's own controller; pick another name")
+    selected = f"validation on the first {tracks} tracks: generation {check['generation']} {check['name']}"
+    return write_params(data_dir, source, name, check["params"], check["generation"], selected)
 
 
 def build_parser():

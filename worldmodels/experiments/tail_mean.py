@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.experiments.revalidate import load_checks
+from worldmodels.experiments.revalidate import load_checks, write_params
 from worldmodels.io.artifacts import StageError
 
 
@@ -46,26 +46,11 @@ def tail_mean(searches: list[list[dict]], last: int) -> tuple[np.ndarray, list[l
 
 def write_controller(data_dir: Path, sources: list[str], name: str, params: np.ndarray, generations) -> Path:
     """<data-dir>/<name>/ as a controller directory holding `params`, its config the first source's."""
-    from worldmodels.io.artifacts import atomic_path, controller_fingerprint, read_json, write_json
-
     if name in sources or name == "controller":
         raise StageError(f"--write {name} would overwrite a run's own controller; pick another name")
-    config = read_json(data_dir / sources[0] / "config.json", "controller")
-    out = data_dir / name
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "best.npz") as tmp:
-        np.savez(tmp, params=params, mean=params)
     gens = "; ".join(f"{s}: generations {', '.join(map(str, g))}" for s, g in zip(sources, generations))
-    write_json(
-        out / "config.json",
-        {
-            **config,
-            "generation": max(max(g) for g in generations),
-            "selected_by": f"the mean of the last {len(generations[0])} checked CMA-ES means ({gens})",
-            "fingerprint": controller_fingerprint(params),
-        },
-    )
-    return out
+    selected = f"the mean of the last {len(generations[0])} checked CMA-ES means ({gens})"
+    return write_params(data_dir, sources[0], name, params, max(max(g) for g in generations), selected)
 
 
 def build_parser():
