@@ -138,3 +138,32 @@ def test_revalidate_rechooses_from_the_checks_stage5_recorded(run_copy, tmp_path
     cfg, params = load_controller(run_copy, "carracing", "controller_val1")
     np.testing.assert_array_equal(params, np.asarray(checks[one]["params"], np.float32))
     assert cfg["generation"] == checks[one]["generation"] and "first 1 tracks" in cfg["selected_by"]
+
+    # More tracks after the run: the next validation seeds, played in the real env as evaluate plays
+    # them, cached per candidate so a rerun replays nothing.
+    from worldmodels.io.seeding import eval_seeds
+    from worldmodels.stages.train_controller import VALIDATION_OFFSET
+    from worldmodels.tools.evaluate import evaluate
+
+    args = ["--data-dir", str(run_copy), "--workers", "1", "--extend", "2", "--from-generation", "2"]
+    assert revalidate.main([*args, "--tracks", "5", "--write", "controller_val5"]) == 0
+    table = capsys.readouterr().out
+    assert "mean, first 5" in table and "| 1 |" not in table  # generation 1 is left out
+    cache = json.loads((run_copy / "controller" / "revalidate.json").read_text())
+    first = eval_seeds(2, VALIDATION_OFFSET + 3)
+    assert cache["seeds"] == [first[0], first[-1]] and len(cache["candidates"]) == 4
+    cfg5, params5 = load_controller(run_copy, "carracing", "controller_val5")
+    played = evaluate("carracing", run_copy, 2, first[0], 1, "agent", True, 15, name="controller_val5")
+    key = next(k for k in cache["candidates"] if k.startswith(f"{cfg5['generation']}/"))
+    assert cache["candidates"][key] == played["scores"]
+    kept = next(c for c in checks if np.array_equal(np.asarray(c["params"], np.float32), params5))
+    def kept_mean(table):
+        return float(table.split("(kept)")[0].split("|")[-1])
+
+    assert np.mean([*kept["scores"], *played["scores"]]) == pytest.approx(kept_mean(table), abs=0.06)
+    cache["candidates"] = {k: [1e6, 1e6] for k in cache["candidates"]}
+    (run_copy / "controller" / "revalidate.json").write_text(json.dumps(cache))
+    assert revalidate.main([*args, "--tracks", "5"]) == 0
+    assert kept_mean(capsys.readouterr().out) > 1e5  # the cached scores, not replayed
+    assert revalidate.main(["--data-dir", str(run_copy), "--extend", "-1"]) == 1
+    assert "--extend must be" in capsys.readouterr().err
