@@ -157,6 +157,7 @@ def test_revalidate_rechooses_from_the_checks_stage5_recorded(run_copy, tmp_path
     key = next(k for k in cache["candidates"] if k.startswith(f"{cfg5['generation']}/"))
     assert cache["candidates"][key] == played["scores"]
     kept = next(c for c in checks if np.array_equal(np.asarray(c["params"], np.float32), params5))
+
     def kept_mean(table):
         return float(table.split("(kept)")[0].split("|")[-1])
 

@@ -66,10 +66,9 @@ def choose(checks: list[dict], tracks: int) -> int:
 def extend(run, source_dir: Path, checks: list[dict], n: int, first: int) -> list[dict]:
     """`checks` with each one's scores on the n validation tracks after their first `first`, played in
     the real env (cached in source_dir/revalidate.json, written after each candidate)."""
-    from worldmodels.io.artifacts import Paths, controller_fingerprint, read_json, write_json
+    from worldmodels.io.artifacts import controller_fingerprint, read_json, write_json
     from worldmodels.io.seeding import eval_seeds
-    from worldmodels.runtime.pool import TaskPool
-    from worldmodels.runtime.rollout import close_worker, init_worker, map_episodes
+    from worldmodels.runtime.rollout import agent_pool, map_episodes
     from worldmodels.stages.train_controller import VALIDATION_OFFSET
 
     cfg = read_json(source_dir / "config.json", "controller")
@@ -82,10 +81,8 @@ def extend(run, source_dir: Path, checks: list[dict], n: int, first: int) -> lis
     if cache.get("seeds") != [seeds[0], seeds[-1]]:
         cache = {"seeds": [seeds[0], seeds[-1]], "candidates": {}}
     max_steps, fast = int(trained["eval_max_steps"]), bool(trained.get("fast_env", False))
-    paths = Paths(run.data_dir)
-    init = (run.env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
     out = []
-    with TaskPool(run.workers, init_worker, init, run.ray_address, finalizer=close_worker) as pool:
+    with agent_pool(run.env, run.data_dir, cfg["inputs"], fast, run.workers, run.ray_address) as pool:
         for c in checks:
             params = np.asarray(c["params"], np.float32)
             key = f"{c['generation']}/{c['name']}/{controller_fingerprint(params)}"

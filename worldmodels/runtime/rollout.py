@@ -177,6 +177,17 @@ def map_episodes(pool, tasks: list[tuple], k: int, desc: str | None = None) -> l
     return map_batched(pool, evaluate_batch, tasks, k, desc)
 
 
+def agent_pool(env: str, model_dir: Path, inputs: str, fast_env: bool, workers: int | None, ray_address=None):
+    """A TaskPool whose workers each hold model_dir's V and M (numpy) and the env, for map_episodes;
+    their envs are closed when it ends."""
+    from worldmodels.io.artifacts import Paths
+    from worldmodels.runtime.pool import TaskPool
+
+    paths = Paths(Path(model_dir))
+    init = (env, str(paths.vision), str(paths.memory), inputs, fast_env)
+    return TaskPool(workers, init_worker, init, ray_address, finalizer=close_worker)
+
+
 def close_worker() -> None:
     """Close the envs this process built as a worker (a pool of one runs its tasks in the caller's
     process, which lives on: VizDoom engines must not)."""

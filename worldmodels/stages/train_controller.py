@@ -18,7 +18,6 @@ from worldmodels.config import ControllerConfig, Run
 from worldmodels.envs.registry import get_spec
 from worldmodels.io.artifacts import (
     SCRIPTS,
-    Paths,
     StageError,
     atomic_path,
     clean_temporaries,
@@ -35,7 +34,7 @@ from worldmodels.models.dream import Dream
 from worldmodels.models.loading import load_encoder, load_memory, load_rnn, load_vision
 from worldmodels.runtime.evolution import load_state, run_cmaes
 from worldmodels.runtime.pool import TaskPool
-from worldmodels.runtime.rollout import close_worker, init_worker, map_episodes
+from worldmodels.runtime.rollout import agent_pool, map_episodes
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +181,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
     own seeds when asked (keeping the one that scores best on selection episodes, or the mean of their
     controllers with --combine mean), then score the kept controller on held-out episodes (of the real
     env, and of the dream when trained there)."""
-    paths, out = Paths(run.data_dir), run.data_dir / cfg.name
+    out = run.data_dir / cfg.name
     vision_cfg, _ = load_vision(run)
     mem = load_memory(run, vision_cfg)
     load_encoder(run, vision_cfg)  # validated here: the workers load it as it is
@@ -213,8 +212,7 @@ def train_controller(run: Run, cfg: ControllerConfig) -> Path:
         "config": asdict(cfg),
         "inputs_fingerprints": {"vision": vision_cfg["fingerprint"], "memory": mem["fingerprint"]},
     }
-    init_args = (run.env, str(paths.vision), str(paths.memory), cfg.inputs, cfg.fast_env)
-    with TaskPool(run.workers, init_worker, init_args, run.ray_address, finalizer=close_worker) as pool:
+    with agent_pool(run.env, run.data_dir, cfg.inputs, cfg.fast_env, run.workers, run.ray_address) as pool:
         states = []
         for i, o in enumerate(outs):
             run_i = replace(run, seed=_search_seed(run, cfg, i))

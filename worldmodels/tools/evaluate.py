@@ -33,12 +33,12 @@ from worldmodels.cli import SCORING_FLAGS, parse_tool, report_errors
 from worldmodels.cli import build_parser as build_cli_parser
 from worldmodels.config import ENVS_PER_WORKER
 from worldmodels.envs.registry import get_spec
-from worldmodels.io.artifacts import Paths, ensure_writable, write_json
+from worldmodels.io.artifacts import ensure_writable, write_json
 from worldmodels.io.provenance import provenance
 from worldmodels.io.seeding import seed_range
 from worldmodels.models.loading import agent_fingerprints, load_agent_weights
 from worldmodels.runtime.pool import TaskPool
-from worldmodels.runtime.rollout import close_worker, init_random_worker, init_worker, map_episodes, random_policy_task
+from worldmodels.runtime.rollout import agent_pool, close_worker, init_random_worker, map_episodes, random_policy_task
 from worldmodels.tools.results import score_decimals
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,10 @@ def evaluate(
         with TaskPool(workers, init_random_worker, (env, fast), ray_address, finalizer=close_worker) as pool:
             results = pool.map(random_policy_task, [(s, max_steps) for s in seeds], desc="episodes")
     else:
-        paths = Paths(model_dir)
         weights = load_agent_weights(model_dir, env, name)  # validated here: the workers load the files as they are
         cfg, params = weights["controller"], weights["params"]
         model = {"dir": str(model_dir), **agent_fingerprints(weights)}
-        init = (env, str(paths.vision), str(paths.memory), cfg["inputs"], fast)
-        with TaskPool(workers, init_worker, init, ray_address, finalizer=close_worker) as pool:
+        with agent_pool(env, model_dir, cfg["inputs"], fast, workers, ray_address) as pool:
             tasks = [(params, s, max_steps, 0) for s in seeds]
             results = map_episodes(pool, tasks, envs_per_worker, desc="episodes")
     scores = np.array([r for r, _ in results])
