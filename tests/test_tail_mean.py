@@ -60,3 +60,49 @@ def test_bad_requests_fail_clearly_and_write_nothing(tmp_path, capsys):
     assert tail_mean.main([*base, "--name", "nothing", "--write", "t"]) == 1
     assert "run stage 5" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def _scored_search(path, picks):
+    """A search whose check at generation g scores picks.get(g, 0) on each of 3 tracks, its params all g."""
+    checks = [
+        {
+            "generation": g,
+            "name": name,
+            "params": np.full(N, g + (0.5 if name == "best" else 0.0), np.float32),
+            "scores": [picks.get((g, name), 0.0)] * 3,
+        }
+        for g in (10, 20, 30, 40)
+        for name in ("best", "mean")
+    ]
+    state = {"es": None, "generation": 40, "best_params": np.zeros(N), "best_reward": 0.0, "history": []}
+    state.update(settings={}, wall_s=1.0, checks=checks)
+    path.mkdir(parents=True)
+    save_state(path / "es_state.pkl", state)
+    config = {"kind": "linear", "env": "carracing", "inputs": "zh", "n_params": N, **SIZES}
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def test_validation_pick_averages_each_searchs_chosen_candidate_up_to_a_generation(tmp_path):
+    from worldmodels.models.loading import load_controller
+
+    # search 0's validation prefers generation 40's mean, and generation 20's best up to 30;
+    # search 1's prefers generation 10's mean throughout (a tie with generation 30's keeps the earlier).
+    _scored_search(tmp_path / "a" / "controller", {(40, "mean"): 900.0, (20, "best"): 800.0})
+    _scored_search(tmp_path / "b" / "controller", {(10, "mean"): 700.0, (30, "mean"): 700.0})
+    base = ["--env", "carracing", "--data-dir", str(tmp_path / "a"), "--pick", "validation"]
+    names = ["--name", "controller", "../b/controller"]
+    assert tail_mean.main([*base, "--write", "all", *names]) == 0
+    cfg, params = load_controller(tmp_path / "a", "carracing", "all")
+    np.testing.assert_array_equal(params, np.full(N, (40.0 + 10.0) / 2, np.float32))
+    assert "controller: generation 40 mean; ../b/controller: generation 10 mean" in cfg["selected_by"]
+    assert tail_mean.main([*base, "--up-to-generation", "30", "--write", "g30", *names]) == 0
+    _, params = load_controller(tmp_path / "a", "carracing", "g30")
+    np.testing.assert_array_equal(params, np.full(N, (20.5 + 10.0) / 2, np.float32))
+
+
+def test_a_generation_before_the_first_check_fails_clearly(tmp_path, capsys):
+    _scored_search(tmp_path / "controller", {})
+    args = ["--env", "carracing", "--data-dir", str(tmp_path), "--pick", "validation", "--write", "t"]
+    assert tail_mean.main([*args, "--up-to-generation", "5"]) == 1
+    assert "no check at or before generation 5" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
