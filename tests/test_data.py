@@ -215,3 +215,40 @@ def test_prefetch_keeps_order_raises_in_place_and_stops_when_closed():
     import threading
 
     assert not [t for t in threading.enumerate() if t.name == "prefetch"]
+
+
+def test_prefetch_finalized_in_another_thread_does_not_wait_on_the_producer():
+    """A prefetch generator the garbage collector finalizes in some other thread (a file loader, say)
+    must not wait there for the producer: the producer may be waiting for that very thread. Here the
+    producer's next item waits for an event the closing thread sets only after close() returns."""
+    import threading
+
+    from worldmodels.io.data import prefetch
+
+    release, closed = threading.Event(), []
+
+    def items():
+        try:
+            yield 0
+            release.wait()  # the producer is blocked on the thread that finalizes the generator
+            yield 1
+        finally:
+            closed.append(True)
+
+    gen = prefetch(items(), depth=1)
+    assert next(gen) == 0
+
+    def finalize():
+        gen.close()
+        release.set()
+
+    other = threading.Thread(target=finalize)
+    other.start()
+    other.join(timeout=10)
+    hung = other.is_alive()
+    release.set()  # unblock everything whatever happened, so a failure leaves no thread behind
+    assert not hung, "closing from another thread waited on the producer"
+    for t in threading.enumerate():
+        if t.name == "prefetch":
+            t.join(timeout=10)
+    assert closed == [True]  # the producer still stopped and closed its items

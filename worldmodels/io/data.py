@@ -202,7 +202,12 @@ def prefetch(items: Iterator, depth: int = 2) -> Iterator:
     """`items` in their order, made up to `depth` ahead by a background thread, so loading overlaps
     training (a Keras step releases the GIL). An exception in the producer is raised here at its place
     in the order; closing this generator (or an error in the consumer) stops the thread and closes
-    `items`."""
+    `items`.
+
+    Close it where it is consumed (`contextlib.closing`): a generator left to the garbage collector is
+    finalized in whichever thread the collector runs in, and a thread other than the consumer only
+    tells the producer to stop, never waits for it (waiting could deadlock on a thread the producer
+    itself waits for, such as a file loader of `items`)."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -230,6 +235,7 @@ def prefetch(items: Iterator, depth: int = 2) -> Iterator:
 
     thread = threading.Thread(target=produce, name="prefetch", daemon=True)
     thread.start()
+    consumer = threading.current_thread()
     try:
         while True:
             kind, value = q.get()
@@ -240,7 +246,8 @@ def prefetch(items: Iterator, depth: int = 2) -> Iterator:
             yield value
     finally:
         stop.set()
-        thread.join()
+        if threading.current_thread() is consumer:
+            thread.join()
 
 
 def reference_shuffled_batches(

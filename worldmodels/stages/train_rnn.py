@@ -6,6 +6,7 @@ and rnn.npz (Keras and numpy), config.json, metrics.csv, tensorboard/.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict
@@ -111,14 +112,15 @@ def _train_interval(model, sampler, run: Run, cfg: MemoryConfig, step: int, end:
     sums: dict[str, float] = {}
     # batch s is drawn with RNG (seed, s), the next ones in a background thread while M trains
     batches = prefetch(sampler.batch(np.random.default_rng([run.seed, s]), cfg.batch_size) for s in range(step, end))
-    for batch in batches:
-        fault_point("step")
-        model.reset_metrics()
-        logs = model.train_on_batch(batch, return_dict=True)
-        for k, v in logs.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        bar.update()
-        bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
+    with contextlib.closing(batches):  # stopped here, in this thread, however the interval ends
+        for batch in batches:
+            fault_point("step")
+            model.reset_metrics()
+            logs = model.train_on_batch(batch, return_dict=True)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            bar.update()
+            bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
     row = {"step": end, **{k: v / (end - step) for k, v in sums.items()}}
     if val_batch is not None:
         model.reset_metrics()

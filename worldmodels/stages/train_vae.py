@@ -7,6 +7,7 @@ do not care which), config.json (its "kind"), metrics.csv, tensorboard/, reconst
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict
@@ -164,20 +165,21 @@ def _train_epoch(t: _Training, epoch: int) -> dict:
         shuffled_batches(t.train_files, cfg.batch_size, cfg.shuffle_buffer, t.run.seed, epoch, cfg.max_frames_per_epoch)
     )
     n_frames = min(t.total_frames, cfg.max_frames_per_epoch or t.total_frames)
-    bar = tqdm(
-        batches,
-        desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
-        unit="batch",
-        leave=False,
-        total=-(-n_frames // cfg.batch_size),
-    )
-    for batch in bar:
-        fault_point("batch")
-        logs = _train_batch(t, batch, epoch)
-        for k, v in logs.items():
-            sums[k] = sums.get(k, 0.0) + len(batch) * float(v)
-        frames += len(batch)
-        bar.set_postfix(loss=f"{float(logs['loss']):.1f}")
+    with contextlib.closing(batches):  # stopped here, in this thread, however the epoch ends
+        bar = tqdm(
+            batches,
+            desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            leave=False,
+            total=-(-n_frames // cfg.batch_size),
+        )
+        for batch in bar:
+            fault_point("batch")
+            logs = _train_batch(t, batch, epoch)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + len(batch) * float(v)
+            frames += len(batch)
+            bar.set_postfix(loss=f"{float(logs['loss']):.1f}")
     if frames == 0:
         raise StageError(f"no training frames in {t.run.data_dir / 'rollouts'}; rerun `{fix_hint('rollouts', t.run)}`")
     row = {"epoch": epoch + 1, **{k: v / frames for k, v in sums.items()}}
