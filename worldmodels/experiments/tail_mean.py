@@ -88,7 +88,8 @@ def write_controller(
         selected = f"the mean of the last {len(generations[0])} checked CMA-ES means ({gens})"
     else:
         each = "; ".join(f"{s}: generation {g[0]} {n}" for s, g, n in zip(sources, generations, picked))
-        selected = f"the mean of {len(sources)} searches' validation-chosen controllers ({each})"
+        many = f"the mean of {len(sources)} searches' validation-chosen controllers"
+        selected = f"{many if len(sources) > 1 else 'the validation-chosen controller'} ({each})"
     return write_params(data_dir, sources[0], name, params, max(max(g) for g in generations), selected)
 
 
