@@ -11,18 +11,23 @@ N = 5
 SIZES = {"z_size": 1, "rnn_size": 1, "outputs": 1}
 
 
-def _search(path, offset):
-    """A search state with 4 checked generations; the mean check of generation g holds offset + g."""
-    checks = []
-    for g in (10, 20, 30, 40):
-        checks.append({"generation": g, "name": "best", "params": np.full(N, -1.0), "scores": [0.0]})
-        checks.append({"generation": g, "name": "mean", "params": np.full(N, offset + g, float), "scores": [1.0]})
+def _write_search(path, checks):
+    """A controller directory at `path` whose search state (generation 40) holds these checks."""
     state = {"es": None, "generation": 40, "best_params": np.zeros(N), "best_reward": 0.0, "history": []}
     state.update(settings={}, wall_s=1.0, checks=checks)
     path.mkdir(parents=True)
     save_state(path / "es_state.pkl", state)
     config = {"kind": "linear", "env": "carracing", "inputs": "zh", "n_params": N, **SIZES}
     (path / "config.json").write_text(json.dumps(config))
+
+
+def _search(path, offset):
+    """A search state with 4 checked generations; the mean check of generation g holds offset + g."""
+    checks = []
+    for g in (10, 20, 30, 40):
+        checks.append({"generation": g, "name": "best", "params": np.full(N, -1.0), "scores": [0.0]})
+        checks.append({"generation": g, "name": "mean", "params": np.full(N, offset + g, float), "scores": [1.0]})
+    _write_search(path, checks)
 
 
 def test_the_last_means_of_each_search_are_averaged_then_the_searches(tmp_path, capsys):
@@ -63,7 +68,8 @@ def test_bad_requests_fail_clearly_and_write_nothing(tmp_path, capsys):
 
 
 def _scored_search(path, picks):
-    """A search whose check at generation g scores picks.get(g, 0) on each of 3 tracks, its params all g."""
+    """A search whose check (g, name) scores picks.get((g, name), 0) on each of 3 tracks; its params are
+    all g for the mean check, g + 0.5 for the best one."""
     checks = [
         {
             "generation": g,
@@ -74,12 +80,7 @@ def _scored_search(path, picks):
         for g in (10, 20, 30, 40)
         for name in ("best", "mean")
     ]
-    state = {"es": None, "generation": 40, "best_params": np.zeros(N), "best_reward": 0.0, "history": []}
-    state.update(settings={}, wall_s=1.0, checks=checks)
-    path.mkdir(parents=True)
-    save_state(path / "es_state.pkl", state)
-    config = {"kind": "linear", "env": "carracing", "inputs": "zh", "n_params": N, **SIZES}
-    (path / "config.json").write_text(json.dumps(config))
+    _write_search(path, checks)
 
 
 def test_validation_pick_averages_each_searchs_chosen_candidate_up_to_a_generation(tmp_path):
