@@ -31,6 +31,7 @@ import numpy as np
 
 from worldmodels.experiments.revalidate import choose, load_checks, scored_tracks, write_params
 from worldmodels.io.artifacts import StageError
+from worldmodels.models.controller import committee
 
 
 def tail_means(checks: list[dict], last: int) -> list[dict]:
@@ -62,9 +63,7 @@ def chosen_mean(searches: list[list[dict]]) -> tuple[np.ndarray, list[list[int]]
     check names (the mean of each check's scores on all the tracks the search scored, as stage 5 keeps)."""
     picks = [checks[choose(checks, scored_tracks(checks))] for checks in searches]
     _check_shapes(picks)
-    # float32 as stage 5's --combine mean averages them, so the two give the same controller
-    params = np.mean([np.asarray(c["params"], np.float32) for c in picks], axis=0).astype(np.float32)
-    return params, [[int(c["generation"])] for c in picks], [c["name"] for c in picks]
+    return committee([c["params"] for c in picks]), [[int(c["generation"])] for c in picks], [c["name"] for c in picks]
 
 
 def tail_mean(searches: list[list[dict]], last: int) -> tuple[np.ndarray, list[list[int]]]:

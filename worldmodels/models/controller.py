@@ -44,3 +44,10 @@ def unflatten(params: np.ndarray, n_in: int, n_out: int) -> tuple[np.ndarray, np
 
 def flatten(w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([np.ravel(w), np.ravel(b)]).astype(np.float32)
+
+
+def committee(params: list) -> np.ndarray:
+    """One linear controller standing for several (float32 [n] each): the mean of their parameters, so
+    its pre-activations are the mean of theirs. Stage 5's --combine mean and tail_mean --pick
+    validation both average with this, so the two give the same bits."""
+    return np.mean([np.asarray(p, np.float32) for p in params], axis=0).astype(np.float32)

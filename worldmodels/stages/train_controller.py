@@ -250,7 +250,7 @@ def _mean_of(states: list[dict]) -> dict:
     output is the mean of the searches' outputs: a committee that steers by their average), its history
     the searches' mean per generation, its wall time their sum."""
     return {
-        "best_params": np.mean([_chosen(s) for s in states], axis=0).astype(np.float32),
+        "best_params": ctrl.committee([_chosen(s) for s in states]),
         "mean_params": np.mean([np.asarray(s["mean_params"], np.float32) for s in states], axis=0),
         "history": _mean_history([s["history"] for s in states]),
         "generation": min(s["generation"] for s in states),
